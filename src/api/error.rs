@@ -1,0 +1,227 @@
+//! The one HTTP error shape (DESIGN.md invariant 8):
+//! `{"error": {"code": "...", "message": "...", "fields": {"name": "..."}}}`.
+//!
+//! Every layer's error enum converts into `ApiError`, and `status()` is the
+//! single table from error to HTTP status. Internal causes are logged with
+//! their chain and never sent to the client.
+
+use crate::auth::AuthError;
+use crate::domain::FieldErrors;
+use crate::store::StoreError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        fields: FieldErrors,
+    },
+    #[error("some fields are invalid")]
+    Validation(FieldErrors),
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        fields: FieldErrors,
+    },
+    #[error("the request body is too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `validation_failed`, `not_found`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Per-field problems, when the error is about specific fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+            fields: FieldErrors::new(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+            fields: FieldErrors::new(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        ApiError::NotFound(format!("{what} not found"))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::Unauthorized { code, .. } => code,
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn fields(&self) -> Option<&FieldErrors> {
+        match self {
+            ApiError::BadRequest { fields, .. }
+            | ApiError::Validation(fields)
+            | ApiError::Conflict { fields, .. } => Some(fields).filter(|f| !f.is_empty()),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+            }
+            ApiError::Unavailable(message) => tracing::warn!(%message, "service unavailable"),
+            _ => {}
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+                fields: self.fields().map(|f| f.0.clone()),
+            },
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::TooManyRequests { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::Unauthorized { .. } => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        response.json(body)
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(fields: FieldErrors) -> Self {
+        ApiError::Validation(fields)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate(field) => ApiError::Conflict {
+                code: "already_exists",
+                message: format!("{field} is already taken"),
+                fields: FieldErrors::single(field, "is already taken"),
+            },
+            StoreError::NotFound => ApiError::NotFound("not found".into()),
+            StoreError::Contended => ApiError::conflict(
+                "concurrent_update",
+                "the record changed while this request ran; try again",
+            ),
+            e if e.is_out_of_space() => ApiError::Unavailable(
+                "the shop's disk is full: changes are paused, browsing still works".into(),
+            ),
+            e if e.is_unavailable() => {
+                tracing::error!(error = %e, "storage unavailable");
+                ApiError::Unavailable("storage is temporarily unavailable; try again".into())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Invalid(fields) => ApiError::Validation(fields),
+            AuthError::BadCredentials => ApiError::Unauthorized {
+                code: "invalid_credentials",
+                message: e.to_string(),
+            },
+            AuthError::Inactive => ApiError::Unauthorized {
+                code: "account_disabled",
+                message: e.to_string(),
+            },
+            AuthError::Throttled { retry_after } => ApiError::TooManyRequests {
+                message: "too many failed login attempts; try again later".into(),
+                retry_after: retry_after.as_secs().max(1),
+            },
+            AuthError::BadToken(reason) => ApiError::Unauthorized {
+                code: "invalid_token",
+                message: reason.into(),
+            },
+            AuthError::Missing => ApiError::Unauthorized {
+                code: "not_authenticated",
+                message: "log in first: send 'Authorization: Bearer <access token>'".into(),
+            },
+            AuthError::Taken(field) => StoreError::Duplicate(field).into(),
+            AuthError::Hashing => ApiError::Internal(anyhow::anyhow!("password hashing failed")),
+            AuthError::Store(inner) => inner.into(),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Extractor configuration and the identity extractors. Failures of JSON,
+//! query and path extraction come back in the project's error shape, and
+//! handlers receive an `AuthUser` or `StaffUser` only for a valid caller.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::{AuthError, Identity};
+use crate::domain::FieldErrors;
+use actix_web::dev::Payload;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{web, FromRequest, HttpRequest};
+use std::future::{ready, Ready};
+
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| json_error(err, limit).into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        let QueryPayloadError::Deserialize(e) = &err else {
+            return ApiError::bad_request("invalid_query", err.to_string()).into();
+        };
+        let message = e.to_string();
+        ApiError::BadRequest {
+            code: "invalid_query",
+            fields: fields_named_in(&message),
+            message: format!("invalid query string: {message}"),
+        }
+        .into()
+    })
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err: PathError, _req| {
+        tracing::debug!(error = %err, "unparsable path segment");
+        ApiError::NotFound("no such resource".into()).into()
+    })
+}
+
+fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge { limit }
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(e) => {
+            let message = e.to_string();
+            let code = if e.is_data() {
+                "invalid_field"
+            } else {
+                "malformed_json"
+            };
+            ApiError::BadRequest {
+                code,
+                fields: fields_named_in(&message),
+                message: format!("invalid JSON body: {message}"),
+            }
+        }
+        other => ApiError::bad_request("malformed_json", format!("invalid JSON body: {other}")),
+    }
+}
+
+/// serde names the offending field in backticks for unknown and missing
+/// fields; surface it under `fields` so clients can point at the input.
+fn fields_named_in(message: &str) -> FieldErrors {
+    let mut fields = FieldErrors::new();
+    let reason = if message.starts_with("unknown field") {
+        "unknown field"
+    } else if message.starts_with("missing field") {
+        "this field is required"
+    } else {
+        return fields;
+    };
+    if let Some(name) = message.split('`').nth(1) {
+        fields.add(name, reason);
+    }
+    fields
+}
+
+fn state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+/// The bearer token of a request, if it sent one.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Identity, ApiError> {
+    let token = bearer_token(req).ok_or(AuthError::Missing)?;
+    Ok(state(req)?.accounts.authenticate(token)?)
+}
+
+/// A logged-in caller.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Identity);
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map(AuthUser))
+    }
+}
+
+/// A caller that sent a token, or nobody: `None` for anonymous requests.
+/// A token that is present but invalid is still an error.
+#[derive(Debug, Clone)]
+pub struct MaybeUser(pub Option<Identity>);
+
+impl FromRequest for MaybeUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if bearer_token(req).is_none() {
+            return ready(Ok(MaybeUser(None)));
+        }
+        ready(authenticate(req).map(|i| MaybeUser(Some(i))))
+    }
+}
+
+/// A logged-in staff member; other users get 403.
+#[derive(Debug, Clone)]
+pub struct StaffUser(pub Identity);
+
+impl FromRequest for StaffUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|identity| {
+            if identity.user.is_staff {
+                Ok(StaffUser(identity))
+            } else {
+                Err(ApiError::Forbidden("this action is for staff only".into()))
+            }
+        }))
+    }
+}
+
+/// The client's address for throttling: the peer, or the first
+/// X-Forwarded-For hop when the operator trusts their proxy.
+pub fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
+    if trust_proxy {
+        if let Some(ip) = req.connection_info().realip_remote_addr() {
+            return ip.to_owned();
+        }
+    }
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

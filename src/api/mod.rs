@@ -1,0 +1,70 @@
+//! HTTP handlers, one module per resource. Each handler parses its input
+//! into domain types, authorizes the caller, calls the service, actor or
+//! store that owns the data, and renders a view; rules live elsewhere.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod profile;
+
+use crate::auth::Accounts;
+use crate::config::Settings;
+use crate::store::Store;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, HttpResponse, ResponseError};
+use error::ApiError;
+
+/// Shared by every worker; everything inside is cheap to reach concurrently.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Store,
+    pub accounts: Accounts,
+    pub metrics: metrics::Metrics,
+}
+
+/// Registers every resource's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(auth::configure)
+        .configure(profile::configure)
+        .configure(health::configure)
+        .configure(openapi::configure);
+}
+
+/// Unknown paths get the JSON 404.
+pub async fn not_found() -> HttpResponse {
+    ApiError::NotFound("no such path".into()).error_response()
+}
+
+/// Turns actix's own bare 404/405 responses into the JSON error shape;
+/// responses that are already JSON pass through untouched.
+pub fn json_error_pages<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new()
+        .handler(actix_web::http::StatusCode::METHOD_NOT_ALLOWED, |res| {
+            replace_unless_json(res, ApiError::MethodNotAllowed)
+        })
+        .handler(actix_web::http::StatusCode::NOT_FOUND, |res| {
+            replace_unless_json(res, ApiError::NotFound("no such path".into()))
+        })
+}
+
+fn replace_unless_json<B>(
+    res: ServiceResponse<B>,
+    error: ApiError,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let (req, _) = res.into_parts();
+    let res = ServiceResponse::new(req, error.error_response()).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}

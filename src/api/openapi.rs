@@ -1,0 +1,50 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 document of every route.
+//! Each handler carries its `#[utoipa::path]`; list new ones here.
+
+use super::{auth, error, health, profile};
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Storefront API", description = "Real-time e-commerce server: REST API. Paths are shown with a trailing slash; the form without it works too."),
+    paths(
+        auth::register, auth::login, auth::refresh, auth::logout,
+        profile::get_profile, profile::update_profile, profile::change_password,
+        health::healthz, health::metrics,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Register, log in, refresh and log out"),
+        (name = "profile", description = "Your own account"),
+        (name = "ops", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/openapi.json").route(web::get().to(document)));
+}
+
+async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,11 @@
+//! Plain types and rules with no I/O: ids, validated values and the errors
+//! they produce. Everything that crosses the HTTP boundary is parsed into
+//! these types before it reaches the store, so the store never sees bad data.
+
+pub mod account;
+pub mod ids;
+pub mod time;
+pub mod validation;
+
+pub use ids::*;
+pub use validation::FieldErrors;

@@ -1,0 +1,123 @@
+//! The one app factory that `main` and every test call: opens the store,
+//! loads secrets, seeds the demo shop if asked, binds the listener and
+//! builds the HTTP server.
+
+use crate::api::{self, extract, metrics::Metrics, AppState};
+use crate::auth::{secret, Accounts};
+use crate::config::Settings;
+use crate::demo;
+use crate::store::Store;
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpMessage, HttpServer};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use tracing_actix_web::{RequestId, TracingLogger};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    demo_login: Option<demo::DemoLogins>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = Store::open(&settings.data_dir)?;
+        let secret = secret::load_or_create(&settings.data_dir, settings.jwt_secret.as_deref())
+            .context("loading the JWT secret")?;
+        let accounts = Accounts::new(store.clone(), &secret, &settings)?;
+        let demo_login = if settings.demo {
+            Some(demo::seed(&store).await?)
+        } else {
+            None
+        };
+        let listener = TcpListener::bind(&settings.addr)
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.workers;
+        let state = web::Data::new(AppState {
+            settings,
+            store,
+            accounts,
+            metrics: Metrics::new()?,
+        });
+        let server_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            let state = server_state.clone();
+            App::new()
+                .app_data(state.clone())
+                .app_data(extract::json_config(state.settings.json_limit))
+                .app_data(extract::query_config())
+                .app_data(extract::path_config())
+                .configure(api::configure)
+                .default_service(web::to(api::not_found))
+                .wrap(api::json_error_pages())
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let state = req.app_data::<web::Data<AppState>>().cloned();
+                    let call = srv.call(req);
+                    async move {
+                        let mut res = call.await?;
+                        let request = res.request();
+                        let route = request
+                            .match_pattern()
+                            .unwrap_or_else(|| "unmatched".into());
+                        let method = request.method().to_string();
+                        let request_id = request.extensions().get::<RequestId>().copied();
+                        if let Some(state) = state {
+                            let status = res.status().as_u16();
+                            state
+                                .metrics
+                                .observe(&method, &route, status, started.elapsed());
+                        }
+                        if let Some(id) = request_id {
+                            if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+                                res.headers_mut()
+                                    .insert(HeaderName::from_static("x-request-id"), value);
+                            }
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+        })
+        // Slow or silent clients must not hold workers (slowloris).
+        .client_request_timeout(Duration::from_secs(10))
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .keep_alive(Duration::from_secs(30))
+        .shutdown_timeout(10);
+        if let Some(workers) = workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self {
+            port,
+            server,
+            state,
+            demo_login,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn demo_logins(&self) -> Option<&demo::DemoLogins> {
+        self.demo_login.as_ref()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM or the handle), then flushes.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        self.state.store.durable().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! The embedded store: sled trees holding every durable record.
+//!
+//! Layout: `<data_dir>/db/` is the sled database, `<data_dir>/storefront.lock`
+//! keeps a second process out. Values are bincode 2 (serde) behind a format
+//! version byte (see `codec`). Secondary indexes are written in the same sled
+//! transaction as their record, so a reader never sees one without the other.
+//!
+//! Invariant kept here: a write is acknowledged only after `durable()` returns,
+//! and `durable()` returns only after a sled flush plus an fsync that started
+//! after the write (group commit, see `commit`).
+
+mod codec;
+mod commit;
+mod error;
+mod lock;
+pub mod meta;
+pub mod sessions;
+pub mod users;
+
+pub use codec::{decode, encode};
+pub use commit::CommitStats;
+pub use error::StoreError;
+
+use commit::GroupCommit;
+use lock::DirLock;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Every sled tree the shop uses, opened once at start.
+#[derive(Clone)]
+pub struct Trees {
+    /// `meta`: small named values (schema version, demo-seeded flag).
+    pub meta: sled::Tree,
+    /// `users_by_id`: UserId (u64 BE) -> User.
+    pub users_by_id: sled::Tree,
+    /// `users_by_username`: lowercased username -> UserId.
+    pub users_by_username: sled::Tree,
+    /// `users_by_email`: lowercased email -> UserId.
+    pub users_by_email: sled::Tree,
+    /// `profiles_by_user`: UserId -> Profile.
+    pub profiles_by_user: sled::Tree,
+    /// `sessions_by_id`: SessionId -> Session.
+    pub sessions_by_id: sled::Tree,
+    /// `sessions_by_user`: UserId ++ SessionId -> () (to revoke every session of a user).
+    pub sessions_by_user: sled::Tree,
+}
+
+impl Trees {
+    fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        Ok(Self {
+            meta: db.open_tree("meta")?,
+            users_by_id: db.open_tree("users_by_id")?,
+            users_by_username: db.open_tree("users_by_username")?,
+            users_by_email: db.open_tree("users_by_email")?,
+            profiles_by_user: db.open_tree("profiles_by_user")?,
+            sessions_by_id: db.open_tree("sessions_by_id")?,
+            sessions_by_user: db.open_tree("sessions_by_user")?,
+        })
+    }
+}
+
+/// A handle on the open store; cheap to clone and shared by every worker.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    pub trees: Trees,
+    commit: GroupCommit,
+    data_dir: Arc<PathBuf>,
+    _lock: Arc<DirLock>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `data_dir`, failing fast with
+    /// `StoreError::Locked` if another process holds it.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let lock = DirLock::acquire(data_dir)?;
+        let sled_dir = data_dir.join("db");
+        let db = sled::Config::new()
+            .path(&sled_dir)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()?;
+        let trees = Trees::open(&db)?;
+        let commit = GroupCommit::start(db.clone(), &sled_dir)?;
+        Ok(Self {
+            db,
+            trees,
+            commit,
+            data_dir: Arc::new(data_dir.to_path_buf()),
+            _lock: Arc::new(lock),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A fresh id, unique for the life of the database (never reused after a crash).
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()? + 1)
+    }
+
+    /// Waits until every write made before this call is on disk. Concurrent
+    /// callers share one flush and one fsync.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.commit.durable().await
+    }
+
+    /// The same as `durable` for code outside the async runtime (CLI, shutdown).
+    pub fn durable_blocking(&self) -> Result<(), StoreError> {
+        self.commit.durable_blocking()
+    }
+
+    /// Counters of the group commit, for benchmarks and /metrics.
+    pub fn commit_stats(&self) -> &CommitStats {
+        self.commit.stats()
+    }
+}
+
+/// Turns the result of a sled transaction whose closure aborts with a
+/// `StoreError` back into a plain `StoreError`.
+pub(crate) fn from_tx<T>(result: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
+    result.map_err(|e| match e {
+        TransactionError::Abort(inner) => inner,
+        TransactionError::Storage(inner) => StoreError::Sled(inner),
+    })
+}
+
+/// Aborts a transaction with a store error.
+pub(crate) fn abort<T>(error: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
+    Err(ConflictableTransactionError::Abort(error))
+}
