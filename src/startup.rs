@@ -110,6 +110,12 @@ impl Application {
         self.server.handle()
     }
 
+    /// The open store, for tests that need to arrange state (for example a
+    /// staff account) that no HTTP route may create.
+    pub fn store(&self) -> crate::store::Store {
+        self.state.store.clone()
+    }
+
     pub fn demo_logins(&self) -> Option<&demo::DemoLogins> {
         self.demo_login.as_ref()
     }

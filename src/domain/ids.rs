@@ -47,3 +47,31 @@ typed_id!(
     /// A login session: one refresh-token family and the access tokens minted from it.
     SessionId
 );
+typed_id!(
+    /// A catalog product; also the key of its InventoryActor.
+    ProductId
+);
+typed_id!(
+    /// A catalog category.
+    CategoryId
+);
+typed_id!(
+    /// A brand.
+    BrandId
+);
+typed_id!(
+    /// A shopper's cart (anonymous or a user's); also the key of its CartActor.
+    CartId
+);
+typed_id!(
+    /// An order.
+    OrderId
+);
+typed_id!(
+    /// One payment attempt for an order.
+    PaymentId
+);
+typed_id!(
+    /// A product review.
+    ReviewId
+);

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod ids;
+pub mod money;
 pub mod time;
 pub mod validation;
 

@@ -1,0 +1,265 @@
+//! `spawn_app()` starts the real server in-process on a free port with a
+//! temporary data dir; `spawn_binary()` runs the `storefront` executable for
+//! tests that restart or kill it. Logs show only when TEST_LOG is set.
+
+#![allow(dead_code)]
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use storefront::config::Settings;
+use storefront::domain::account::{Email, NewUser, Profile, Username};
+use storefront::startup::Application;
+use storefront::store::Store;
+use tempfile::TempDir;
+
+/// Known to tests so they can forge tokens with the right or wrong key.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub data_dir: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    _dir: Option<TempDir>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: u64,
+    pub username: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+pub fn init_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        storefront::telemetry::init("debug,sled=info");
+    }
+}
+
+pub fn test_settings(data_dir: &Path) -> Settings {
+    let mut settings = Settings::for_data_dir(data_dir);
+    settings.jwt_secret = Some(JWT_SECRET.into());
+    settings.workers = Some(2);
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(dir.path());
+    configure(&mut settings);
+    let data_dir = settings.data_dir.clone();
+    let app = Application::build(settings).await.expect("server builds");
+    let port = app.port();
+    let handle = app.handle();
+    let store = app.store();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client"),
+        store,
+        data_dir,
+        handle,
+        _dir: Some(dir),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut builder = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            builder = builder.json(body);
+        }
+        builder.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    pub async fn register(&self, username: &str) -> reqwest::Response {
+        self.post(
+            "/api/auth/register/",
+            None,
+            &json!({
+                "username": username,
+                "email": format!("{username}@example.com"),
+                "password": PASSWORD,
+            }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> reqwest::Response {
+        self.post(
+            "/api/auth/login/",
+            None,
+            &json!({"username": login, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers and logs in a shopper.
+    pub async fn shopper(&self, username: &str) -> TestUser {
+        let created = self.register(username).await;
+        assert_eq!(created.status(), StatusCode::CREATED, "register {username}");
+        let id = body(created).await["id"].as_u64().expect("user id");
+        self.logged_in(id, username).await
+    }
+
+    /// Creates a staff account the way `create-admin` does (no HTTP route may
+    /// grant staff to oneself) and logs it in over HTTP.
+    pub async fn staff(&self, username: &str) -> TestUser {
+        let user = self
+            .store
+            .create_user(NewUser {
+                username: Username::parse(username).unwrap(),
+                email: Email::parse(&format!("{username}@staff.example.com")).unwrap(),
+                password_hash: storefront::auth::passwords::hash_blocking(PASSWORD).unwrap(),
+                is_staff: true,
+                profile: Profile::default(),
+            })
+            .expect("staff created");
+        self.store.durable().await.expect("flushed");
+        self.logged_in(user.id.0, username).await
+    }
+
+    async fn logged_in(&self, id: u64, username: &str) -> TestUser {
+        let response = self.login(username, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {username}");
+        let tokens = body(response).await;
+        TestUser {
+            id,
+            username: username.into(),
+            password: PASSWORD.into(),
+            access: tokens["access"].as_str().unwrap().into(),
+            refresh: tokens["refresh"].as_str().unwrap().into(),
+        }
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// The JSON body of a response (panics with the text if it is not JSON).
+pub async fn body(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts the project's error shape and returns the error code.
+pub async fn error_code(response: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(response.status(), status);
+    let value = body(response).await;
+    let code = value["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error shape: {value}"));
+    assert!(
+        value["error"]["message"].is_string(),
+        "error message: {value}"
+    );
+    code.to_owned()
+}
+
+/// The server binary as a child process, for restart and kill -9 tests.
+pub struct ServerProcess {
+    pub child: Child,
+    pub port: u16,
+    pub address: String,
+}
+
+pub fn spawn_binary(data_dir: &Path, extra_args: &[&str]) -> Result<ServerProcess, String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra_args)
+        .env("STOREFRONT_JWT_SECRET", JWT_SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.map_err(|e| e.to_string())?;
+        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+            let port: u16 = rest.trim().parse().map_err(|_| line.clone())?;
+            // Keep draining stdout so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return Ok(ServerProcess {
+                child,
+                port,
+                address: format!("http://127.0.0.1:{port}"),
+            });
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    Err(String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+impl ServerProcess {
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a graceful exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}

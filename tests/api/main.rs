@@ -1,0 +1,4 @@
+//! Integration tests: every test starts the real server on a free port with
+//! its own temporary data directory and talks HTTP to it.
+
+mod helpers;
