@@ -2,12 +2,14 @@
 //! into domain types, authorizes the caller, calls the service, actor or
 //! store that owns the data, and renders a view; rules live elsewhere.
 
+pub mod admin_users;
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod pagination;
 pub mod profile;
 
 use crate::auth::Accounts;
@@ -30,6 +32,7 @@ pub struct AppState {
 /// Registers every resource's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(auth::configure)
+        .configure(admin_users::configure)
         .configure(profile::configure)
         .configure(health::configure)
         .configure(openapi::configure);

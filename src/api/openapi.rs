@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document of every route.
 //! Each handler carries its `#[utoipa::path]`; list new ones here.
 
-use super::{auth, error, health, profile};
+use super::{admin_users, auth, error, health, profile};
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         auth::register, auth::login, auth::refresh, auth::logout,
         profile::get_profile, profile::update_profile, profile::change_password,
+        admin_users::list_users, admin_users::update_user,
         health::healthz, health::metrics,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
@@ -19,6 +20,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "auth", description = "Register, log in, refresh and log out"),
         (name = "profile", description = "Your own account"),
+        (name = "admin", description = "Staff back office"),
         (name = "ops", description = "Health and metrics"),
     )
 )]

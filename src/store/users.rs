@@ -157,3 +157,19 @@ impl Store {
         self.trees.users_by_id.len()
     }
 }
+
+impl Store {
+    /// Users for which `keep` is true, oldest first. A scan: fine for the
+    /// staff back office, never used on shopper paths.
+    pub fn users_matching(&self, keep: impl Fn(&User) -> bool) -> Result<Vec<User>, StoreError> {
+        let mut users = Vec::new();
+        for entry in self.trees.users_by_id.iter() {
+            let (_, bytes) = entry?;
+            let user: User = decode(&bytes)?;
+            if keep(&user) {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+}

@@ -1,4 +1,8 @@
 //! Integration tests: every test starts the real server on a free port with
 //! its own temporary data directory and talks HTTP to it.
 
+mod accounts;
+mod errors;
 mod helpers;
+mod store;
+mod tokens;
