@@ -179,6 +179,15 @@ impl From<StoreError> for ApiError {
                 fields: FieldErrors::single(field, "is already taken"),
             },
             StoreError::NotFound => ApiError::NotFound("not found".into()),
+            StoreError::Missing(field) => ApiError::Validation(FieldErrors::single(
+                field,
+                format!("no such {field}"),
+            )),
+            StoreError::InUse(what) => ApiError::conflict(
+                "in_use",
+                format!("this {what} still has products; move or delete them first"),
+            ),
+            StoreError::OutOfStock(message) => ApiError::conflict("insufficient_stock", message),
             StoreError::Contended => ApiError::conflict(
                 "concurrent_update",
                 "the record changed while this request ran; try again",

@@ -3,7 +3,9 @@
 //! these types before it reaches the store, so the store never sees bad data.
 
 pub mod account;
+pub mod catalog;
 pub mod ids;
+pub mod inventory;
 pub mod money;
 pub mod time;
 pub mod validation;

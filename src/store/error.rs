@@ -22,6 +22,15 @@ pub enum StoreError {
     Duplicate(&'static str),
     #[error("record not found")]
     NotFound,
+    /// A referenced record (named by the field) does not exist.
+    #[error("the referenced {0} does not exist")]
+    Missing(&'static str),
+    /// The record (named) is still referenced and cannot be deleted.
+    #[error("this {0} is still in use")]
+    InUse(&'static str),
+    /// A stock change would leave fewer than zero units.
+    #[error("{0}")]
+    OutOfStock(String),
     /// A compare-and-swap lost a race; the caller may retry or report a conflict.
     #[error("the record changed concurrently")]
     Contended,

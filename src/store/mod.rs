@@ -13,6 +13,8 @@ mod codec;
 mod commit;
 mod error;
 mod lock;
+pub mod catalog;
+pub mod inventory;
 pub mod meta;
 pub mod sessions;
 pub mod users;
@@ -44,6 +46,28 @@ pub struct Trees {
     pub sessions_by_id: sled::Tree,
     /// `sessions_by_user`: UserId ++ SessionId -> () (to revoke every session of a user).
     pub sessions_by_user: sled::Tree,
+    /// `products_by_id`: ProductId -> Product (no stock: see `stock_by_product`).
+    pub products_by_id: sled::Tree,
+    /// `products_by_slug`: slug -> ProductId (unique).
+    pub products_by_slug: sled::Tree,
+    /// `products_by_category`: CategoryId ++ ProductId -> () (counts, delete checks).
+    pub products_by_category: sled::Tree,
+    /// `products_by_brand`: BrandId ++ ProductId -> ().
+    pub products_by_brand: sled::Tree,
+    /// `categories_by_id`: CategoryId -> Category.
+    pub categories_by_id: sled::Tree,
+    /// `categories_by_slug`: slug -> CategoryId (unique).
+    pub categories_by_slug: sled::Tree,
+    /// `brands_by_id`: BrandId -> Brand.
+    pub brands_by_id: sled::Tree,
+    /// `brands_by_slug`: slug -> BrandId (unique).
+    pub brands_by_slug: sled::Tree,
+    /// `stock_by_product`: ProductId -> StockLevel; changed only through
+    /// `apply_stock_delta` (the per-product inventory owner).
+    pub stock_by_product: sled::Tree,
+    /// `order_items_by_product`: ProductId ++ OrderId -> (); written by
+    /// checkout. A product with any entry is only ever soft-deleted.
+    pub order_items_by_product: sled::Tree,
 }
 
 impl Trees {
@@ -56,6 +80,16 @@ impl Trees {
             profiles_by_user: db.open_tree("profiles_by_user")?,
             sessions_by_id: db.open_tree("sessions_by_id")?,
             sessions_by_user: db.open_tree("sessions_by_user")?,
+            products_by_id: db.open_tree("products_by_id")?,
+            products_by_slug: db.open_tree("products_by_slug")?,
+            products_by_category: db.open_tree("products_by_category")?,
+            products_by_brand: db.open_tree("products_by_brand")?,
+            categories_by_id: db.open_tree("categories_by_id")?,
+            categories_by_slug: db.open_tree("categories_by_slug")?,
+            brands_by_id: db.open_tree("brands_by_id")?,
+            brands_by_slug: db.open_tree("brands_by_slug")?,
+            stock_by_product: db.open_tree("stock_by_product")?,
+            order_items_by_product: db.open_tree("order_items_by_product")?,
         })
     }
 }
