@@ -3,10 +3,12 @@
 //! these types before it reaches the store, so the store never sees bad data.
 
 pub mod account;
+pub mod cart;
 pub mod catalog;
 pub mod ids;
 pub mod inventory;
 pub mod money;
+pub mod order;
 pub mod time;
 pub mod validation;
 

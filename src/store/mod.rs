@@ -9,13 +9,15 @@
 //! and `durable()` returns only after a sled flush plus an fsync that started
 //! after the write (group commit, see `commit`).
 
+pub mod carts;
+pub mod catalog;
 mod codec;
 mod commit;
 mod error;
-mod lock;
-pub mod catalog;
 pub mod inventory;
+mod lock;
 pub mod meta;
+pub mod orders;
 pub mod sessions;
 pub mod users;
 
@@ -68,6 +70,18 @@ pub struct Trees {
     /// `order_items_by_product`: ProductId ++ OrderId -> (); written by
     /// checkout. A product with any entry is only ever soft-deleted.
     pub order_items_by_product: sled::Tree,
+    /// `carts_by_id`: CartId -> Cart (written only by that cart's CartActor).
+    pub carts_by_id: sled::Tree,
+    /// `carts_by_user`: UserId -> CartId.
+    pub carts_by_user: sled::Tree,
+    /// `carts_by_token`: SHA-256 of an anonymous cart token -> CartId.
+    pub carts_by_token: sled::Tree,
+    /// `orders_by_id`: OrderId -> Order.
+    pub orders_by_id: sled::Tree,
+    /// `orders_by_user`: UserId ++ OrderId -> () (newest last).
+    pub orders_by_user: sled::Tree,
+    /// `checkouts_by_key`: UserId ++ Idempotency-Key -> body SHA-256 ++ OrderId.
+    pub checkouts_by_key: sled::Tree,
 }
 
 impl Trees {
@@ -90,6 +104,12 @@ impl Trees {
             brands_by_slug: db.open_tree("brands_by_slug")?,
             stock_by_product: db.open_tree("stock_by_product")?,
             order_items_by_product: db.open_tree("order_items_by_product")?,
+            carts_by_id: db.open_tree("carts_by_id")?,
+            carts_by_user: db.open_tree("carts_by_user")?,
+            carts_by_token: db.open_tree("carts_by_token")?,
+            orders_by_id: db.open_tree("orders_by_id")?,
+            orders_by_user: db.open_tree("orders_by_user")?,
+            checkouts_by_key: db.open_tree("checkouts_by_key")?,
         })
     }
 }

@@ -1,0 +1,347 @@
+//! One `CartActor` per cart: the single writer of that cart (DESIGN.md
+//! invariant 2). Every change is applied to a copy, checked, written to
+//! sled, and only then becomes the actor's state, so a refused or failed
+//! change leaves the cart exactly as it was.
+//!
+//! Checkout runs inside the cart's actor as an atomic response: while it
+//! reserves stock in the InventoryActors and commits the order, no other
+//! change to this cart is processed, so the order holds exactly the lines
+//! that were reserved, and emptying the cart is part of the same sled
+//! transaction as the order.
+
+use super::inventory::{Commit, InventoryActor, Release, ReservationId, Reserve};
+use super::registry::{Lookup, Registry, Shutdown};
+use crate::domain::cart::{Cart, CartChange, CartError, CartLine, CartOwner};
+use crate::domain::catalog::Product;
+use crate::domain::money::Currency;
+use crate::domain::order::{Order, OrderItem, OrderStatus, PaymentStatus, ShippingAddress};
+use crate::domain::time::now_unix;
+use crate::domain::{CartId, OrderId, ProductId, UserId};
+use crate::store::orders::{CheckoutCommit, CheckoutWrite};
+use crate::store::{Store, StoreError};
+use actix::prelude::*;
+use futures_util::future::join_all;
+use std::collections::HashMap;
+
+/// The cart as it is now.
+#[derive(Message)]
+#[rtype(result = "Cart")]
+pub struct GetCart;
+
+/// Applies a change; the reply is the new cart or why it was refused.
+#[derive(Message)]
+#[rtype(result = "Result<Cart, CartFailure>")]
+pub struct ChangeCart(pub CartChange);
+
+/// Empties and deletes an anonymous cart, returning its lines (merge at login).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<CartLine>, StoreError>")]
+pub struct DrainCart {
+    pub token_hash: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CartFailure {
+    #[error(transparent)]
+    Rule(#[from] CartError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Turns this cart into an order.
+#[derive(Message)]
+#[rtype(result = "Result<Placed, CheckoutError>")]
+pub struct PlaceOrder {
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    pub shipping: ShippingAddress,
+    /// The catalog's products for the cart's lines, read just before.
+    pub products: HashMap<ProductId, Product>,
+    pub currency: Currency,
+    /// (Idempotency-Key, SHA-256 of the request body).
+    pub idempotency: Option<(String, [u8; 32])>,
+}
+
+pub struct Placed {
+    pub order: Order,
+    pub cart: Cart,
+}
+
+/// One product that could not be had in the quantity asked.
+#[derive(Debug, Clone)]
+pub struct ShortLine {
+    pub product_id: ProductId,
+    pub name: String,
+    pub requested: i64,
+    pub available: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("the cart is empty")]
+    EmptyCart,
+    #[error("some products are no longer for sale")]
+    Unavailable(Vec<(ProductId, String)>),
+    #[error("not enough stock")]
+    Short(Vec<ShortLine>),
+    #[error("this Idempotency-Key was already used")]
+    Replayed {
+        order_id: OrderId,
+        same_request: bool,
+    },
+    #[error("stock service restarting")]
+    WorkerUnavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Reserved = Vec<(ProductId, Addr<InventoryActor>, ReservationId)>;
+
+pub struct CartActor {
+    cart: Cart,
+    store: Store,
+    inventory: Addr<Registry<InventoryActor>>,
+}
+
+impl CartActor {
+    pub fn new(id: CartId, store: Store, inventory: Addr<Registry<InventoryActor>>) -> Self {
+        let cart = match store.cart(id) {
+            Ok(Some(cart)) => cart,
+            Ok(None) => Cart::new(id, CartOwner::Anonymous, now_unix()),
+            Err(e) => {
+                tracing::error!(cart_id = %id, error = %e, "cart unreadable; starting empty");
+                Cart::new(id, CartOwner::Anonymous, now_unix())
+            }
+        };
+        Self {
+            cart,
+            store,
+            inventory,
+        }
+    }
+
+    fn finish_checkout(
+        &mut self,
+        plan: PlaceOrder,
+        reserved: Reserved,
+    ) -> Result<Placed, CheckoutError> {
+        let release_all = |reserved: &Reserved| {
+            for (_, addr, id) in reserved {
+                addr.do_send(Release(*id));
+            }
+        };
+        let now = now_unix();
+        let mut items = Vec::with_capacity(self.cart.lines.len());
+        let mut total: i64 = 0;
+        for line in &self.cart.lines {
+            let Some(product) = plan.products.get(&line.product_id) else {
+                release_all(&reserved);
+                return Err(CheckoutError::Unavailable(vec![(
+                    line.product_id,
+                    String::new(),
+                )]));
+            };
+            let line_total = product.price.minor.saturating_mul(line.quantity);
+            total = total.saturating_add(line_total);
+            items.push(OrderItem {
+                product_id: line.product_id,
+                product_name: product.name.clone(),
+                quantity: line.quantity,
+                price_at_purchase: product.price.minor,
+            });
+        }
+        let order = Order {
+            id: plan.order_id,
+            user_id: plan.user_id,
+            status: OrderStatus::Pending,
+            payment_status: PaymentStatus::Unpaid,
+            items,
+            total,
+            currency: plan.currency,
+            shipping_address: plan.shipping,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut emptied = self.cart.clone();
+        emptied
+            .apply(CartChange::Clear, now)
+            .map_err(|_| CheckoutError::EmptyCart)?;
+        let outcome = self.store.commit_checkout(CheckoutWrite {
+            order: &order,
+            emptied_cart: &emptied,
+            idempotency: plan.idempotency.as_ref().map(|(k, h)| (k.as_str(), *h)),
+        });
+        match outcome {
+            Ok(CheckoutCommit::Placed) => {
+                for (_, addr, id) in &reserved {
+                    addr.do_send(Commit(*id));
+                }
+                self.cart = emptied.clone();
+                Ok(Placed {
+                    order,
+                    cart: emptied,
+                })
+            }
+            Ok(CheckoutCommit::Replayed {
+                order_id,
+                same_request,
+            }) => {
+                release_all(&reserved);
+                Err(CheckoutError::Replayed {
+                    order_id,
+                    same_request,
+                })
+            }
+            Ok(CheckoutCommit::Short {
+                product_id,
+                available,
+            }) => {
+                release_all(&reserved);
+                let name = plan
+                    .products
+                    .get(&product_id)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                Err(CheckoutError::Short(vec![ShortLine {
+                    product_id,
+                    name,
+                    requested: self.cart.quantity_of(product_id),
+                    available,
+                }]))
+            }
+            Err(e) => {
+                release_all(&reserved);
+                Err(CheckoutError::Store(e))
+            }
+        }
+    }
+}
+
+/// Reserves every line at once; all or nothing.
+async fn reserve_all(
+    registry: Addr<Registry<InventoryActor>>,
+    lines: Vec<CartLine>,
+    names: HashMap<ProductId, String>,
+) -> Result<Reserved, CheckoutError> {
+    let attempts = join_all(lines.iter().map(|line| {
+        let registry = registry.clone();
+        async move {
+            let addr = registry.send(Lookup::new(line.product_id.0)).await?;
+            let answer = addr
+                .send(Reserve {
+                    quantity: line.quantity,
+                })
+                .await?;
+            Ok::<_, MailboxError>((addr, answer))
+        }
+    }))
+    .await;
+    let mut reserved = Vec::new();
+    let mut short = Vec::new();
+    let mut worker_down = false;
+    for (line, attempt) in lines.iter().zip(attempts) {
+        match attempt {
+            Ok((addr, Ok(id))) => reserved.push((line.product_id, addr, id)),
+            Ok((_, Err(shortage))) => short.push(ShortLine {
+                product_id: line.product_id,
+                name: names.get(&line.product_id).cloned().unwrap_or_default(),
+                requested: line.quantity,
+                available: shortage.available,
+            }),
+            Err(_) => worker_down = true,
+        }
+    }
+    if worker_down || !short.is_empty() {
+        for (_, addr, id) in &reserved {
+            addr.do_send(Release(*id));
+        }
+        return Err(if worker_down {
+            CheckoutError::WorkerUnavailable
+        } else {
+            CheckoutError::Short(short)
+        });
+    }
+    Ok(reserved)
+}
+
+impl Actor for CartActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<GetCart> for CartActor {
+    type Result = MessageResult<GetCart>;
+    fn handle(&mut self, _: GetCart, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.cart.clone())
+    }
+}
+
+impl Handler<ChangeCart> for CartActor {
+    type Result = Result<Cart, CartFailure>;
+
+    fn handle(&mut self, msg: ChangeCart, _: &mut Context<Self>) -> Self::Result {
+        let mut next = self.cart.clone();
+        next.apply(msg.0, now_unix())?;
+        self.store.save_cart(&next)?;
+        self.cart = next.clone();
+        Ok(next)
+    }
+}
+
+impl Handler<DrainCart> for CartActor {
+    type Result = Result<Vec<CartLine>, StoreError>;
+
+    fn handle(&mut self, msg: DrainCart, ctx: &mut Context<Self>) -> Self::Result {
+        self.store
+            .delete_anonymous_cart(self.cart.id, &msg.token_hash)?;
+        let lines = std::mem::take(&mut self.cart.lines);
+        // The cart is gone: a later lookup starts fresh.
+        ctx.stop();
+        Ok(lines)
+    }
+}
+
+impl Handler<PlaceOrder> for CartActor {
+    type Result = AtomicResponse<Self, Result<Placed, CheckoutError>>;
+
+    fn handle(&mut self, plan: PlaceOrder, _: &mut Context<Self>) -> Self::Result {
+        let lines = self.cart.lines.clone();
+        let unavailable: Vec<(ProductId, String)> = lines
+            .iter()
+            .filter_map(|l| match plan.products.get(&l.product_id) {
+                Some(p) if p.is_active => None,
+                Some(p) => Some((l.product_id, p.name.clone())),
+                None => Some((l.product_id, String::new())),
+            })
+            .collect();
+        let early = if lines.is_empty() {
+            Some(CheckoutError::EmptyCart)
+        } else if !unavailable.is_empty() {
+            Some(CheckoutError::Unavailable(unavailable))
+        } else {
+            None
+        };
+        if let Some(error) = early {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(error))));
+        }
+        let names = plan
+            .products
+            .iter()
+            .map(|(id, p)| (*id, p.name.clone()))
+            .collect();
+        let reserving = reserve_all(self.inventory.clone(), lines, names);
+        AtomicResponse::new(Box::pin(
+            reserving
+                .into_actor(self)
+                .map(move |reserved, actor, _| actor.finish_checkout(plan, reserved?)),
+        ))
+    }
+}
+
+impl Handler<Shutdown> for CartActor {
+    type Result = bool;
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> bool {
+        // Every change is already in sled; nothing is lost by stopping.
+        ctx.stop();
+        true
+    }
+}

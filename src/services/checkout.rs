@@ -1,0 +1,185 @@
+//! Checkout: cart -> order. The user's CartActor reserves every line in the
+//! InventoryActors (all or nothing), writes order, items, stock decrements
+//! and the emptied cart in one sled transaction, and the reply waits for the
+//! group-commit flush. Only then are the events published.
+
+use super::orders::OrderView;
+use super::{Shop, ShopError};
+use crate::actors::cart::{CheckoutError, GetCart, PlaceOrder};
+use crate::actors::hub::{Event, Publish};
+use crate::actors::registry::Lookup;
+use crate::auth::Identity;
+use crate::domain::order::{Order, ShippingAddress};
+use crate::domain::validation::bounded_text;
+use crate::domain::{FieldErrors, OrderId};
+use crate::store::StoreError;
+use std::collections::HashMap;
+
+/// A shipping address as a client sends it; missing fields come from the profile.
+#[derive(Debug, Default, Clone)]
+pub struct AddressInput {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// How a checkout request ended.
+pub enum CheckoutOutcome {
+    Placed(Order),
+    /// The same Idempotency-Key and body were seen before: that order.
+    Replayed(Order),
+}
+
+impl Shop {
+    pub async fn checkout(
+        &self,
+        caller: &Identity,
+        address: Option<AddressInput>,
+        idempotency: Option<(String, [u8; 32])>,
+    ) -> Result<CheckoutOutcome, ShopError> {
+        let user = &caller.user;
+        if let Some((key, hash)) = &idempotency {
+            if let Some(replay) = self.replay(user.id, key, hash)? {
+                return Ok(replay);
+            }
+        }
+        let shipping = self.shipping_address(caller, address.unwrap_or_default())?;
+        let cart_id = self.store.ensure_user_cart(user.id)?;
+        let actor = self.carts.send(Lookup::new(cart_id.0)).await?;
+        let cart = actor.send(GetCart).await?;
+        let mut products = HashMap::new();
+        for line in &cart.lines {
+            if let Some(product) = self.store.product(line.product_id)? {
+                products.insert(line.product_id, product);
+            }
+        }
+        let plan = PlaceOrder {
+            order_id: OrderId(self.store.next_id()?),
+            user_id: user.id,
+            shipping,
+            products,
+            currency: self.catalog.currency(),
+            idempotency: idempotency.clone(),
+        };
+        // Run to completion even if the client disconnects: reservations
+        // must be committed or released, never abandoned mid-way.
+        let placed = actix_web::rt::spawn(async move { actor.send(plan).await })
+            .await
+            .map_err(|_| ShopError::Unavailable)??;
+        let placed = match placed {
+            Ok(placed) => placed,
+            Err(CheckoutError::EmptyCart) => {
+                // A concurrent request with the same key may have just won.
+                if let Some((key, hash)) = &idempotency {
+                    if let Some(replay) = self.replay(user.id, key, hash)? {
+                        return Ok(replay);
+                    }
+                }
+                return Err(ShopError::Checkout(CheckoutError::EmptyCart));
+            }
+            Err(CheckoutError::Replayed {
+                order_id,
+                same_request: true,
+            }) => {
+                let order = self.store.order(order_id)?.ok_or(StoreError::NotFound)?;
+                return Ok(CheckoutOutcome::Replayed(order));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        self.store.durable().await?;
+        self.hub.do_send(Publish(Event::OrderCreated {
+            owner: placed.order.user_id,
+            payload: serde_json::to_value(OrderView::new(&placed.order)).unwrap_or_default(),
+        }));
+        let view = self.cart_view(&placed.cart, None);
+        self.publish_cart(&view);
+        Ok(CheckoutOutcome::Placed(placed.order))
+    }
+
+    fn replay(
+        &self,
+        user: crate::domain::UserId,
+        key: &str,
+        hash: &[u8; 32],
+    ) -> Result<Option<CheckoutOutcome>, ShopError> {
+        let Some((seen_hash, order_id)) = self.store.checkout_by_key(user, key)? else {
+            return Ok(None);
+        };
+        if seen_hash != *hash {
+            return Err(ShopError::Checkout(CheckoutError::Replayed {
+                order_id,
+                same_request: false,
+            }));
+        }
+        let order = self.store.order(order_id)?.ok_or(StoreError::NotFound)?;
+        Ok(Some(CheckoutOutcome::Replayed(order)))
+    }
+
+    fn shipping_address(
+        &self,
+        caller: &Identity,
+        input: AddressInput,
+    ) -> Result<ShippingAddress, ShopError> {
+        let profile = self.store.profile(caller.user.id)?;
+        let pick =
+            |given: Option<String>, fallback: &str| given.unwrap_or_else(|| fallback.to_owned());
+        let mut errors = FieldErrors::new();
+        let mut field = |name: &str, value: String, min: usize, max: usize| {
+            errors
+                .check(
+                    name,
+                    bounded_text(&value, min, max).map_err(|m| {
+                        if min > 0 && value.trim().is_empty() {
+                            "is required: give it here or in your profile".to_string()
+                        } else {
+                            m
+                        }
+                    }),
+                )
+                .unwrap_or_default()
+        };
+        let address = ShippingAddress {
+            name: field(
+                "shipping_address.name",
+                pick(input.name, &caller.user.username),
+                1,
+                200,
+            ),
+            address: field(
+                "shipping_address.address",
+                pick(input.address, &profile.address),
+                1,
+                300,
+            ),
+            city: field(
+                "shipping_address.city",
+                pick(input.city, &profile.city),
+                1,
+                100,
+            ),
+            postal_code: field(
+                "shipping_address.postal_code",
+                pick(input.postal_code, &profile.postal_code),
+                0,
+                20,
+            ),
+            country: field(
+                "shipping_address.country",
+                pick(input.country, &profile.country),
+                1,
+                100,
+            ),
+            phone: field(
+                "shipping_address.phone",
+                pick(input.phone, &profile.phone),
+                0,
+                30,
+            ),
+        };
+        errors.into_result().map_err(ShopError::Invalid)?;
+        Ok(address)
+    }
+}
