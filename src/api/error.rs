@@ -179,10 +179,9 @@ impl From<StoreError> for ApiError {
                 fields: FieldErrors::single(field, "is already taken"),
             },
             StoreError::NotFound => ApiError::NotFound("not found".into()),
-            StoreError::Missing(field) => ApiError::Validation(FieldErrors::single(
-                field,
-                format!("no such {field}"),
-            )),
+            StoreError::Missing(field) => {
+                ApiError::Validation(FieldErrors::single(field, format!("no such {field}")))
+            }
             StoreError::InUse(what) => ApiError::conflict(
                 "in_use",
                 format!("this {what} still has products; move or delete them first"),

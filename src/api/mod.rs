@@ -3,14 +3,19 @@
 //! store that owns the data, and renders a view; rules live elsewhere.
 
 pub mod auth;
+pub mod brands;
+pub mod categories;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
+pub mod products;
 pub mod profile;
 
 use crate::auth::Accounts;
+use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::store::Store;
 use actix_web::dev::ServiceResponse;
@@ -24,6 +29,8 @@ pub struct AppState {
     pub settings: Settings,
     pub store: Store,
     pub accounts: Accounts,
+    /// Products, categories, brands and their search index.
+    pub catalog: Catalog,
     pub metrics: metrics::Metrics,
 }
 
@@ -31,6 +38,10 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(auth::configure)
         .configure(profile::configure)
+        .configure(products::configure)
+        .configure(categories::configure)
+        .configure(brands::configure)
+        .configure(media::configure)
         .configure(health::configure)
         .configure(openapi::configure);
 }

@@ -208,7 +208,9 @@ impl Snapshot {
     }
 
     pub fn brand_by_slug(&self, slug: &str) -> Option<&Arc<Brand>> {
-        self.brand_slugs.get(slug).and_then(|id| self.brands.get(id))
+        self.brand_slugs
+            .get(slug)
+            .and_then(|id| self.brands.get(id))
     }
 
     /// Categories by name, each with its product counts.
@@ -264,7 +266,10 @@ impl Snapshot {
             let mut word_name = Bits::new(len);
             for (_, postings) in self
                 .terms
-                .range::<str, _>((std::ops::Bound::Included(word.as_str()), std::ops::Bound::Unbounded))
+                .range::<str, _>((
+                    std::ops::Bound::Included(word.as_str()),
+                    std::ops::Bound::Unbounded,
+                ))
                 .take_while(|(term, _)| term.starts_with(word.as_str()))
             {
                 postings.all.iter().for_each(|&n| word_all.set(n));
@@ -310,10 +315,18 @@ impl Snapshot {
         match (q.ordering, &search) {
             (None, Some((_, name))) => {
                 // Ranked: products whose name holds every word first, then the rest, each by name.
-                self.by_name.iter().filter(|&&n| name.get(n)).for_each(|&n| visit(n));
-                self.by_name.iter().filter(|&&n| !name.get(n)).for_each(|&n| visit(n));
+                self.by_name
+                    .iter()
+                    .filter(|&&n| name.get(n))
+                    .for_each(|&n| visit(n));
+                self.by_name
+                    .iter()
+                    .filter(|&&n| !name.get(n))
+                    .for_each(|&n| visit(n));
             }
-            (None, None) | (Some(SortOrder::Newest), _) => self.by_newest.iter().for_each(|&n| visit(n)),
+            (None, None) | (Some(SortOrder::Newest), _) => {
+                self.by_newest.iter().for_each(|&n| visit(n))
+            }
             (Some(SortOrder::Price), _) => self.by_price.iter().for_each(|&n| visit(n)),
             (Some(SortOrder::PriceDesc), _) => self.by_price.iter().rev().for_each(|&n| visit(n)),
             (Some(SortOrder::Name), _) => self.by_name.iter().for_each(|&n| visit(n)),
@@ -381,7 +394,12 @@ impl Snapshot {
 
     /// Puts `product` (new or changed) into the snapshot, or removes the
     /// product when `product` is `None`. Orderings are fixed up by the caller.
-    fn upsert(&mut self, id: ProductId, product: Option<Product>, stock: Option<i64>) -> Option<u32> {
+    fn upsert(
+        &mut self,
+        id: ProductId,
+        product: Option<Product>,
+        stock: Option<i64>,
+    ) -> Option<u32> {
         let existing = self.by_id.get(&id).copied();
         if let Some(n) = existing {
             if let Some(old) = self.docs.get_mut(n as usize).and_then(Option::take) {
@@ -427,10 +445,11 @@ impl Snapshot {
             .collect();
         for order in STORED_ORDERS {
             let docs = std::mem::take(&mut self.docs);
-            let cmp = |a: &u32, b: &u32| match (docs[*a as usize].as_ref(), docs[*b as usize].as_ref()) {
-                (Some(x), Some(y)) => compare(order, x, y),
-                _ => a.cmp(b),
-            };
+            let cmp =
+                |a: &u32, b: &u32| match (docs[*a as usize].as_ref(), docs[*b as usize].as_ref()) {
+                    (Some(x), Some(y)) => compare(order, x, y),
+                    _ => a.cmp(b),
+                };
             let list = Arc::make_mut(self.order_mut(order));
             if changed.len() > RESORT_THRESHOLD || list.is_empty() {
                 *list = live.clone();
@@ -503,7 +522,8 @@ impl CatalogIndex {
     pub fn build(store: &Store) -> Result<Self, StoreError> {
         let mut snap = Snapshot::default();
         for category in store.categories()? {
-            snap.category_slugs.insert(category.slug.clone(), category.id);
+            snap.category_slugs
+                .insert(category.slug.clone(), category.id);
             snap.categories.insert(category.id, Arc::new(category));
         }
         for brand in store.brands()? {
@@ -539,8 +559,14 @@ impl CatalogIndex {
         }
     }
 
-    fn write(&self, change: impl FnOnce(&mut Snapshot) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let _guard = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn write(
+        &self,
+        change: impl FnOnce(&mut Snapshot) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let _guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = Snapshot::clone(&self.current.load());
         change(&mut next)?;
         self.current.store(Arc::new(next));
@@ -585,7 +611,11 @@ impl CatalogIndex {
     }
 }
 
-fn refresh_products_in(snap: &mut Snapshot, store: &Store, ids: &[ProductId]) -> Result<(), StoreError> {
+fn refresh_products_in(
+    snap: &mut Snapshot,
+    store: &Store,
+    ids: &[ProductId],
+) -> Result<(), StoreError> {
     let mut changed = Vec::with_capacity(ids.len());
     for &id in ids {
         let product = store.product(id)?;

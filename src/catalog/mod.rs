@@ -74,7 +74,10 @@ impl Catalog {
         })
     }
 
-    pub async fn create_product(&self, new: NewProduct) -> Result<(Product, StockLevel), StoreError> {
+    pub async fn create_product(
+        &self,
+        new: NewProduct,
+    ) -> Result<(Product, StockLevel), StoreError> {
         let created = self.store.create_product(new)?;
         self.index.refresh_products(&self.store, &[created.0.id])?;
         self.store.durable().await?;
@@ -101,7 +104,11 @@ impl Catalog {
     /// called here only until the per-product inventory actor exists, and
     /// then this method is rerouted through that actor. Until then the read
     /// of the current level and the delta are not atomic with checkout.
-    pub async fn set_stock(&self, id: ProductId, new_on_hand: i64) -> Result<StockLevel, StoreError> {
+    pub async fn set_stock(
+        &self,
+        id: ProductId,
+        new_on_hand: i64,
+    ) -> Result<StockLevel, StoreError> {
         let current = self.store.stock_level(id)?.ok_or(StoreError::NotFound)?;
         let delta = new_on_hand - current.on_hand;
         let level = self.store.apply_stock_delta(id, delta, delta)?;

@@ -142,7 +142,10 @@ pub fn parse_image_url(raw: &str) -> Result<String, String> {
     if url.len() > URL_MAX {
         return Err(format!("must be at most {URL_MAX} characters"));
     }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>') {
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
+    {
         return Err("must not contain spaces, quotes or angle brackets".into());
     }
     Ok(url.to_owned())

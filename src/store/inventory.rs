@@ -44,7 +44,9 @@ impl Store {
     }
 
     /// Every stored stock level, for rebuilding the search index at start.
-    pub fn stock_levels(&self) -> impl Iterator<Item = Result<(ProductId, StockLevel), StoreError>> {
+    pub fn stock_levels(
+        &self,
+    ) -> impl Iterator<Item = Result<(ProductId, StockLevel), StoreError>> {
         self.trees.stock_by_product.iter().map(|entry| {
             let (key, bytes) = entry?;
             let id = ProductId::from_key(&key)

@@ -9,12 +9,12 @@
 //! and `durable()` returns only after a sled flush plus an fsync that started
 //! after the write (group commit, see `commit`).
 
+pub mod catalog;
 mod codec;
 mod commit;
 mod error;
-mod lock;
-pub mod catalog;
 pub mod inventory;
+mod lock;
 pub mod meta;
 pub mod sessions;
 pub mod users;
