@@ -1,4 +1,5 @@
 //! Integration tests: every test starts the real server on a free port with
 //! its own temporary data directory and talks HTTP to it.
 
+mod catalog;
 mod helpers;
