@@ -31,7 +31,7 @@ impl Application {
             .context("loading the JWT secret")?;
         let accounts = Accounts::new(store.clone(), &secret, &settings)?;
         let demo_login = if settings.demo {
-            Some(demo::seed(&store).await?)
+            Some(demo::seed(&store, settings.currency).await?)
         } else {
             None
         };
