@@ -2,6 +2,7 @@
 //! variables, then safe defaults (clap resolves that order). Tests build a
 //! `Settings` directly with short durations instead of sleeping.
 
+use crate::domain::money::Currency;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Trust X-Forwarded-For for the client address (only behind your own proxy).
     pub trust_proxy: bool,
+    /// The shop's one currency; every price is in it.
+    pub currency: Currency,
 }
 
 /// Failed-login throttling: at most `per_account` failures for one account and
@@ -55,6 +58,7 @@ impl Settings {
             json_limit: 256 * 1024,
             workers: None,
             trust_proxy: false,
+            currency: Currency::USD,
         }
     }
 }
@@ -107,6 +111,9 @@ pub struct ServeArgs {
     /// Take the client address from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "STOREFRONT_TRUST_PROXY")]
     pub trust_proxy: bool,
+    /// The shop currency, an ISO 4217 code (prices are stored in its minor units).
+    #[arg(long, env = "STOREFRONT_CURRENCY", default_value = "USD", value_parser = Currency::parse)]
+    pub currency: Currency,
 }
 
 impl ServeArgs {
@@ -128,6 +135,7 @@ impl ServeArgs {
         settings.password_hash_concurrency = self.password_hash_concurrency.max(1);
         settings.workers = self.workers.filter(|&w| w > 0);
         settings.trust_proxy = self.trust_proxy;
+        settings.currency = self.currency;
         settings
     }
 }

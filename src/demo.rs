@@ -5,6 +5,8 @@
 
 use crate::auth::passwords::hash_blocking;
 use crate::domain::account::{Email, NewUser, Profile, Username};
+use crate::catalog::{generate, media};
+use crate::domain::money::Currency;
 use crate::store::Store;
 use anyhow::Context;
 use rand::distributions::{Alphanumeric, DistString};
@@ -12,6 +14,9 @@ use std::io::Write;
 use std::path::Path;
 
 const SEEDED_FLAG: &str = "demo_seeded";
+/// Separate from the users' flag so data dirs seeded before the catalog existed get one.
+const CATALOG_SEEDED_FLAG: &str = "demo_catalog_seeded";
+const DEMO_PRODUCTS: u64 = 200;
 const CREDENTIALS_FILE: &str = "demo-credentials.txt";
 
 /// How to log in to the demo shop.
@@ -21,7 +26,8 @@ pub struct DemoLogins {
     pub staff: (String, String),
 }
 
-pub async fn seed(store: &Store) -> anyhow::Result<DemoLogins> {
+pub async fn seed(store: &Store, currency: Currency) -> anyhow::Result<DemoLogins> {
+    seed_catalog(store, currency).await?;
     let path = store.data_dir().join(CREDENTIALS_FILE);
     if store.meta_flag(SEEDED_FLAG)? {
         return read_credentials(&path);
@@ -51,6 +57,28 @@ pub async fn seed(store: &Store) -> anyhow::Result<DemoLogins> {
     store.set_meta_flag(SEEDED_FLAG)?;
     store.durable().await?;
     Ok(logins)
+}
+
+/// ~200 products in 10 categories and 8 brands, each with an SVG picture.
+/// Written straight to the store: the search index is built after seeding.
+async fn seed_catalog(store: &Store, currency: Currency) -> anyhow::Result<()> {
+    if store.meta_flag(CATALOG_SEEDED_FLAG)? {
+        return Ok(());
+    }
+    let skeleton = generate::create_skeleton(store)?;
+    let mut seq = generate::Seq::new(2024);
+    for n in 1..=DEMO_PRODUCTS {
+        let mut new = generate::product(n, &mut seq, &skeleton, currency);
+        let svg = generate::svg(&new.name, seq.next());
+        if store.trees.products_by_slug.contains_key(new.slug.as_bytes())? {
+            continue;
+        }
+        new.image = Some(media::save(store.data_dir(), "products", &format!("demo-{n}"), "svg", svg.as_bytes())?);
+        store.create_product(new)?;
+    }
+    store.set_meta_flag(CATALOG_SEEDED_FLAG)?;
+    store.durable().await?;
+    Ok(())
 }
 
 fn random_password() -> String {

@@ -4,6 +4,7 @@
 
 use crate::api::{self, extract, metrics::Metrics, AppState};
 use crate::auth::{secret, Accounts};
+use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::demo;
 use crate::store::Store;
@@ -30,10 +31,12 @@ impl Application {
             .context("loading the JWT secret")?;
         let accounts = Accounts::new(store.clone(), &secret, &settings)?;
         let demo_login = if settings.demo {
-            Some(demo::seed(&store).await?)
+            Some(demo::seed(&store, settings.currency).await?)
         } else {
             None
         };
+        // Built after the demo seed so the index holds the seeded catalog.
+        let catalog = Catalog::open(store.clone(), settings.currency)?;
         let listener = TcpListener::bind(&settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
@@ -42,6 +45,7 @@ impl Application {
             settings,
             store,
             accounts,
+            catalog,
             metrics: Metrics::new()?,
         });
         let server_state = state.clone();

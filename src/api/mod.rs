@@ -4,15 +4,20 @@
 
 pub mod admin_users;
 pub mod auth;
+pub mod brands;
+pub mod categories;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod products;
 pub mod profile;
 
 use crate::auth::Accounts;
+use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::store::Store;
 use actix_web::dev::ServiceResponse;
@@ -26,6 +31,8 @@ pub struct AppState {
     pub settings: Settings,
     pub store: Store,
     pub accounts: Accounts,
+    /// Products, categories, brands and their search index.
+    pub catalog: Catalog,
     pub metrics: metrics::Metrics,
 }
 
@@ -34,6 +41,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(auth::configure)
         .configure(admin_users::configure)
         .configure(profile::configure)
+        .configure(products::configure)
+        .configure(categories::configure)
+        .configure(brands::configure)
+        .configure(media::configure)
         .configure(health::configure)
         .configure(openapi::configure);
 }

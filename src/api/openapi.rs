@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document of every route.
 //! Each handler carries its `#[utoipa::path]`; list new ones here.
 
-use super::{admin_users, auth, error, health, profile};
+use super::{admin_users, auth, brands, categories, error, health, media, products, profile};
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -14,6 +14,13 @@ use utoipa::{Modify, OpenApi};
         profile::get_profile, profile::update_profile, profile::change_password,
         admin_users::list_users, admin_users::update_user,
         health::healthz, health::metrics,
+        products::list_products, products::get_product, products::create_product,
+        products::replace_product, products::patch_product, products::delete_product,
+        categories::list_categories, categories::get_category, categories::create_category,
+        categories::replace_category, categories::patch_category, categories::delete_category,
+        brands::list_brands, brands::get_brand, brands::create_brand,
+        brands::replace_brand, brands::patch_brand, brands::delete_brand,
+        media::upload_product_image, media::upload_brand_logo,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -22,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "profile", description = "Your own account"),
         (name = "admin", description = "Staff back office"),
         (name = "ops", description = "Health and metrics"),
+        (name = "catalog", description = "Products, categories, brands, search and images"),
     )
 )]
 pub struct ApiDoc;

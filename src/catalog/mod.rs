@@ -5,6 +5,7 @@
 //! applied to the in-memory index (re-read from sled under the index's
 //! writer lock), and (3) acknowledged only after `store.durable()`.
 
+pub mod generate;
 pub mod index;
 pub mod media;
 

@@ -10,6 +10,9 @@ use std::fmt;
 pub struct Currency([u8; 3]);
 
 impl Currency {
+    /// The default shop currency.
+    pub const USD: Currency = Currency(*b"USD");
+
     pub fn parse(code: &str) -> Result<Self, String> {
         let code = code.trim().to_ascii_uppercase();
         let bytes: [u8; 3] = code

@@ -2,6 +2,7 @@
 //! its own temporary data directory and talks HTTP to it.
 
 mod accounts;
+mod catalog;
 mod errors;
 mod helpers;
 mod store;

@@ -1,0 +1,669 @@
+//! `/api/products/*`: the shopper listing (search, filters, ordering,
+//! DRF-style pages), product detail by id or slug, and staff CRUD.
+//!
+//! Invariants: shoppers never see inactive products (404, as if absent);
+//! listings and details are served from the in-memory index snapshot, never
+//! by scanning sled; every write goes through the catalog service, so it is
+//! indexed and durable before the response.
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{MaybeUser, StaffUser};
+use super::AppState;
+use crate::catalog::index::{Doc, Query, Snapshot, SortOrder};
+use crate::domain::catalog::{
+    parse_image_url, parse_slug, parse_stock, NewProduct, Product, DESCRIPTION_MAX, NAME_MAX,
+};
+use crate::domain::money::{Currency, Money};
+use crate::domain::time::rfc3339;
+use crate::domain::validation::bounded_text;
+use crate::domain::{BrandId, CategoryId, FieldErrors, ProductId};
+use crate::store::catalog::Deletion;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+/// Largest page; bigger `page_size` values are clamped to it (as DRF's `max_page_size`).
+pub const MAX_PAGE_SIZE: usize = 100;
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/products")
+            .route(web::get().to(list_products))
+            .route(web::post().to(create_product)),
+    )
+    .service(
+        web::resource("/api/products/{key}")
+            .route(web::get().to(get_product))
+            .route(web::put().to(replace_product))
+            .route(web::patch().to(patch_product))
+            .route(web::delete().to(delete_product)),
+    );
+}
+
+// ---------- views ----------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryRef {
+    pub id: u64,
+    pub name: String,
+    pub slug: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BrandRef {
+    pub id: u64,
+    pub name: String,
+    pub slug: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductView {
+    pub id: u64,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    /// Decimal string in the shop currency, e.g. "19.99".
+    pub price: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    pub category: Option<CategoryRef>,
+    pub brand: Option<BrandRef>,
+    /// `/media/...` path or external URL.
+    pub image: Option<String>,
+    /// Units on hand.
+    pub stock: i64,
+    pub in_stock: bool,
+    pub is_active: bool,
+    /// Average rating with two decimals, null before the first rating.
+    pub rating_average: Option<String>,
+    pub rating_count: u32,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ProductView {
+    pub fn new(product: &Product, stock: i64, snapshot: &Snapshot) -> Self {
+        Self {
+            id: product.id.0,
+            name: product.name.clone(),
+            slug: product.slug.clone(),
+            description: product.description.clone(),
+            price: product.price.to_decimal(),
+            currency: product.price.currency.code().to_owned(),
+            category: snapshot.category(product.category).map(|c| CategoryRef {
+                id: c.id.0,
+                name: c.name.clone(),
+                slug: c.slug.clone(),
+            }),
+            brand: product
+                .brand
+                .and_then(|b| snapshot.brand(b))
+                .map(|b| BrandRef {
+                    id: b.id.0,
+                    name: b.name.clone(),
+                    slug: b.slug.clone(),
+                }),
+            image: product.image.clone(),
+            stock,
+            in_stock: stock > 0,
+            is_active: product.is_active,
+            rating_average: product.rating_average(),
+            rating_count: product.rating_count,
+            created_at: rfc3339(product.created_at),
+            updated_at: rfc3339(product.updated_at),
+        }
+    }
+
+    pub fn of_doc(doc: &Doc, snapshot: &Snapshot) -> Self {
+        Self::new(&doc.product, doc.on_hand(), snapshot)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductPage {
+    /// Matching products over all pages.
+    pub count: usize,
+    /// URL of the next page, null on the last.
+    pub next: Option<String>,
+    /// URL of the previous page, null on the first.
+    pub previous: Option<String>,
+    pub results: Vec<ProductView>,
+}
+
+// ---------- listing ----------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Words that must all appear (as word prefixes) in the name, description,
+    /// category or brand name; case and accents are ignored. Without
+    /// `ordering`, products whose name holds every word come first.
+    pub search: Option<String>,
+    /// Category id or slug.
+    pub category: Option<String>,
+    /// Brand id or slug.
+    pub brand: Option<String>,
+    /// Lowest price, a decimal string ("10.00").
+    pub min_price: Option<String>,
+    /// Highest price, a decimal string.
+    pub max_price: Option<String>,
+    /// `true`: only products with stock on hand.
+    pub in_stock: Option<bool>,
+    /// `price`, `-price`, `name`, `-created_at` (default without search) or `-rating`.
+    pub ordering: Option<String>,
+    /// 1-based page number; a page past the last one is 404.
+    pub page: Option<u64>,
+    /// Products per page (default 20); values over 100 are clamped to 100.
+    pub page_size: Option<u64>,
+}
+
+/// Resolves a category given as id or slug.
+pub fn category_in(snapshot: &Snapshot, key: &str) -> Option<CategoryId> {
+    match key.parse::<u64>() {
+        Ok(id) => snapshot.category(CategoryId(id)).map(|c| c.id),
+        Err(_) => snapshot.category_by_slug(key).map(|c| c.id),
+    }
+}
+
+pub fn brand_in(snapshot: &Snapshot, key: &str) -> Option<BrandId> {
+    match key.parse::<u64>() {
+        Ok(id) => snapshot.brand(BrandId(id)).map(|b| b.id),
+        Err(_) => snapshot.brand_by_slug(key).map(|b| b.id),
+    }
+}
+
+fn page_url(req: &HttpRequest, page: usize) -> String {
+    let info = req.connection_info();
+    let mut pairs: Vec<(String, String)> = serde_urlencoded_pairs(req.query_string())
+        .into_iter()
+        .filter(|(k, _)| k != "page")
+        .collect();
+    pairs.push(("page".into(), page.to_string()));
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect();
+    format!(
+        "{}://{}{}/?{}",
+        info.scheme(),
+        info.host(),
+        req.path().trim_end_matches('/'),
+        query.join("&")
+    )
+}
+
+fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+}
+
+fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn parse_price_filter(
+    field: &str,
+    text: &str,
+    currency: Currency,
+    errors: &mut FieldErrors,
+) -> Option<i64> {
+    errors
+        .check(field, Money::parse_decimal(text, currency))
+        .map(|m| m.minor)
+}
+
+#[utoipa::path(get, path = "/api/products/", tag = "catalog",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of products", body = ProductPage),
+        (status = 400, description = "Invalid filter, ordering or page", body = ErrorBody),
+        (status = 404, description = "Page past the last one", body = ErrorBody),
+    ))]
+pub async fn list_products(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: MaybeUser,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let snapshot = state.catalog.index().snapshot();
+    let currency = state.catalog.currency();
+    let mut errors = FieldErrors::new();
+    let mut query = Query {
+        search: params.search.filter(|s| !s.trim().is_empty()),
+        in_stock: params.in_stock.unwrap_or(false),
+        include_inactive: caller.0.as_ref().is_some_and(|i| i.user.is_staff),
+        ..Query::default()
+    };
+    if let Some(key) = params.category.as_deref() {
+        query.category = category_in(&snapshot, key);
+        if query.category.is_none() {
+            errors.add("category", format!("no category with id or slug \"{key}\""));
+        }
+    }
+    if let Some(key) = params.brand.as_deref() {
+        query.brand = brand_in(&snapshot, key);
+        if query.brand.is_none() {
+            errors.add("brand", format!("no brand with id or slug \"{key}\""));
+        }
+    }
+    if let Some(text) = params.min_price.as_deref() {
+        query.min_price = parse_price_filter("min_price", text, currency, &mut errors);
+    }
+    if let Some(text) = params.max_price.as_deref() {
+        query.max_price = parse_price_filter("max_price", text, currency, &mut errors);
+    }
+    if let Some(text) = params.ordering.as_deref() {
+        query.ordering = SortOrder::parse(text);
+        if query.ordering.is_none() {
+            errors.add(
+                "ordering",
+                "must be one of price, -price, name, -created_at, -rating",
+            );
+        }
+    }
+    let page = params.page.unwrap_or(1);
+    if page == 0 {
+        errors.add("page", "pages start at 1");
+    }
+    let page_size = params.page_size.unwrap_or(DEFAULT_PAGE_SIZE as u64);
+    if page_size == 0 {
+        errors.add("page_size", "must be at least 1");
+    }
+    errors.into_result()?;
+    let page_size = page_size.min(MAX_PAGE_SIZE as u64) as usize;
+    let page = usize::try_from(page).unwrap_or(usize::MAX);
+    query.limit = page_size;
+    query.offset = (page - 1).saturating_mul(page_size);
+    let (count, docs) = snapshot.query(&query);
+    if page > 1 && query.offset >= count {
+        return Err(ApiError::NotFound(format!(
+            "page {page} is past the last page ({} products, {} per page)",
+            count, page_size
+        )));
+    }
+    let results = docs
+        .iter()
+        .map(|d| ProductView::of_doc(d, &snapshot))
+        .collect();
+    let next = (query.offset + page_size < count).then(|| page_url(&req, page + 1));
+    let previous = (page > 1).then(|| page_url(&req, page - 1));
+    Ok(HttpResponse::Ok().json(ProductPage {
+        count,
+        next,
+        previous,
+        results,
+    }))
+}
+
+// ---------- detail ----------
+
+#[utoipa::path(get, path = "/api/products/{key}/", tag = "catalog",
+    params(("key" = String, Path, description = "Product id or slug")),
+    responses(
+        (status = 200, description = "The product", body = ProductView),
+        (status = 404, description = "No such product (or inactive, for shoppers)", body = ErrorBody),
+    ))]
+pub async fn get_product(
+    state: web::Data<AppState>,
+    caller: MaybeUser,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let snapshot = state.catalog.index().snapshot();
+    let doc = match key.parse::<u64>() {
+        Ok(id) => snapshot.product(ProductId(id)),
+        Err(_) => snapshot.product_by_slug(&key),
+    };
+    let is_staff = caller.0.as_ref().is_some_and(|i| i.user.is_staff);
+    match doc {
+        Some(doc) if doc.product.is_active || is_staff => {
+            Ok(HttpResponse::Ok().json(ProductView::of_doc(doc, &snapshot)))
+        }
+        _ => Err(ApiError::not_found("product")),
+    }
+}
+
+// ---------- staff writes ----------
+
+/// Distinguishes an absent field (`None`) from an explicit null (`Some(None)`).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Body of POST (name, price and category required), PUT (the same; absent
+/// optional fields reset) and PATCH (only the fields given change).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductWrite {
+    pub name: Option<String>,
+    /// Lowercase letters, digits and hyphens; derived from the name when absent.
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    /// Decimal string ("19.99") or a whole number of currency units; never a float.
+    #[schema(value_type = Option<String>)]
+    pub price: Option<Value>,
+    /// Category id or slug.
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Value>,
+    /// Brand id or slug; null for none.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub brand: Option<Option<Value>>,
+    /// External http(s) image URL; null to remove. Upload files at `/api/products/{id}/image/`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub image: Option<Option<String>>,
+    /// Units on hand. At creation it is the initial stock; later it is a
+    /// stock correction that goes through the inventory owner.
+    pub stock: Option<i64>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Replace,
+    Patch,
+}
+
+/// Validated changes of a product write.
+struct ProductChanges {
+    name: Option<String>,
+    slug: Option<String>,
+    description: Option<String>,
+    price: Option<Money>,
+    category: Option<CategoryId>,
+    brand: Option<Option<BrandId>>,
+    image: Option<Option<String>>,
+    stock: Option<i64>,
+    is_active: Option<bool>,
+}
+
+pub fn parse_price(value: &Value, currency: Currency) -> Result<Money, String> {
+    match value {
+        Value::String(text) => Money::parse_decimal(text, currency),
+        Value::Number(n) => match n.as_i64() {
+            Some(units) if units < 0 => Err("must not be negative".into()),
+            Some(units) => Money::parse_decimal(&units.to_string(), currency),
+            None if n.as_f64().is_some_and(|f| f < 0.0) => Err("must not be negative".into()),
+            None => Err("send fractional prices as a string like \"19.99\"".into()),
+        },
+        _ => Err("must be a decimal string like \"19.99\"".into()),
+    }
+}
+
+fn reference_key(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_changes(
+    body: ProductWrite,
+    mode: Mode,
+    snapshot: &Snapshot,
+    currency: Currency,
+) -> Result<ProductChanges, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    if mode != Mode::Patch {
+        for (field, present) in [
+            ("name", body.name.is_some()),
+            ("price", body.price.is_some()),
+            ("category", body.category.is_some()),
+        ] {
+            if !present {
+                errors.add(field, "this field is required");
+            }
+        }
+    }
+    let name = body
+        .name
+        .and_then(|n| errors.check("name", bounded_text(&n, 1, NAME_MAX)));
+    let slug = body.slug.and_then(|s| errors.check("slug", parse_slug(&s)));
+    let description = body
+        .description
+        .and_then(|d| errors.check("description", bounded_text(&d, 0, DESCRIPTION_MAX)));
+    let price = body
+        .price
+        .and_then(|p| errors.check("price", parse_price(&p, currency)));
+    let category = body.category.and_then(|value| {
+        let found = reference_key(&value).and_then(|k| category_in(snapshot, &k));
+        if found.is_none() {
+            errors.add("category", "no such category");
+        }
+        found
+    });
+    let brand = body.brand.map(|value| {
+        value.and_then(|value| {
+            let found = reference_key(&value).and_then(|k| brand_in(snapshot, &k));
+            if found.is_none() {
+                errors.add("brand", "no such brand");
+            }
+            found
+        })
+    });
+    let image = body.image.map(|url| {
+        url.filter(|u| !u.trim().is_empty())
+            .and_then(|u| errors.check("image", parse_image_url(&u)))
+    });
+    let stock = body
+        .stock
+        .and_then(|s| errors.check("stock", parse_stock(s)));
+    errors.into_result()?;
+    let mut changes = ProductChanges {
+        name,
+        slug,
+        description,
+        price,
+        category,
+        brand,
+        image,
+        stock,
+        is_active: body.is_active,
+    };
+    if mode == Mode::Replace {
+        // PUT replaces the whole record: absent optional fields take their defaults.
+        changes.description.get_or_insert_with(String::new);
+        changes.brand.get_or_insert(None);
+        changes.image.get_or_insert(None);
+        changes.is_active.get_or_insert(true);
+    }
+    Ok(changes)
+}
+
+#[utoipa::path(post, path = "/api/products/", tag = "catalog",
+    security(("bearer" = [])),
+    request_body = ProductWrite,
+    responses(
+        (status = 201, description = "Product created", body = ProductView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not staff", body = ErrorBody),
+        (status = 409, description = "Slug taken", body = ErrorBody),
+    ))]
+pub async fn create_product(
+    state: web::Data<AppState>,
+    _staff: StaffUser,
+    body: web::Json<ProductWrite>,
+) -> Result<HttpResponse, ApiError> {
+    let catalog = &state.catalog;
+    let snapshot = catalog.index().snapshot();
+    let c = parse_changes(
+        body.into_inner(),
+        Mode::Create,
+        &snapshot,
+        catalog.currency(),
+    )?;
+    let (Some(name), Some(price), Some(category)) = (c.name, c.price, c.category) else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "required fields passed validation unset"
+        )));
+    };
+    let slug = match c.slug {
+        Some(slug) => slug,
+        None => catalog.free_product_slug(&name)?,
+    };
+    let (product, stock) = catalog
+        .create_product(NewProduct {
+            name,
+            slug,
+            description: c.description.unwrap_or_default(),
+            price,
+            category,
+            brand: c.brand.flatten(),
+            image: c.image.flatten(),
+            is_active: c.is_active.unwrap_or(true),
+            stock: c.stock.unwrap_or(0),
+        })
+        .await?;
+    tracing::info!(product_id = %product.id, "product created");
+    let snapshot = catalog.index().snapshot();
+    Ok(HttpResponse::Created().json(ProductView::new(&product, stock.on_hand, &snapshot)))
+}
+
+fn product_id(key: &str) -> Result<ProductId, ApiError> {
+    key.parse().map_err(|_| ApiError::not_found("product"))
+}
+
+async fn write_product(
+    state: &AppState,
+    key: &str,
+    body: ProductWrite,
+    mode: Mode,
+) -> Result<HttpResponse, ApiError> {
+    let catalog = &state.catalog;
+    let id = product_id(key)?;
+    let snapshot = catalog.index().snapshot();
+    if snapshot.product(id).is_none() {
+        return Err(ApiError::not_found("product"));
+    }
+    let c = parse_changes(body, mode, &snapshot, catalog.currency())?;
+    let stock = c.stock;
+    let product = catalog
+        .update_product(id, |p| {
+            if let Some(v) = &c.name {
+                p.name = v.clone();
+            }
+            if let Some(v) = &c.slug {
+                p.slug = v.clone();
+            }
+            if let Some(v) = &c.description {
+                p.description = v.clone();
+            }
+            if let Some(v) = c.price {
+                p.price = v;
+            }
+            if let Some(v) = c.category {
+                p.category = v;
+            }
+            if let Some(v) = c.brand {
+                p.brand = v;
+            }
+            if let Some(v) = &c.image {
+                p.image = v.clone();
+            }
+            if let Some(v) = c.is_active {
+                p.is_active = v;
+            }
+        })
+        .await?;
+    if let Some(units) = stock {
+        catalog.set_stock(id, units).await?;
+    }
+    tracing::info!(product_id = %id, "product updated");
+    let snapshot = catalog.index().snapshot();
+    let on_hand = snapshot.product(id).map(|d| d.on_hand()).unwrap_or(0);
+    Ok(HttpResponse::Ok().json(ProductView::new(&product, on_hand, &snapshot)))
+}
+
+#[utoipa::path(put, path = "/api/products/{id}/", tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = u64, Path, description = "Product id")),
+    request_body = ProductWrite,
+    responses(
+        (status = 200, description = "Product replaced", body = ProductView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not staff", body = ErrorBody),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 409, description = "Slug taken or stock conflict", body = ErrorBody),
+    ))]
+pub async fn replace_product(
+    state: web::Data<AppState>,
+    _staff: StaffUser,
+    key: web::Path<String>,
+    body: web::Json<ProductWrite>,
+) -> Result<HttpResponse, ApiError> {
+    write_product(&state, &key, body.into_inner(), Mode::Replace).await
+}
+
+#[utoipa::path(patch, path = "/api/products/{id}/", tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = u64, Path, description = "Product id")),
+    request_body = ProductWrite,
+    responses(
+        (status = 200, description = "Product updated", body = ProductView),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not staff", body = ErrorBody),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 409, description = "Slug taken or stock conflict", body = ErrorBody),
+    ))]
+pub async fn patch_product(
+    state: web::Data<AppState>,
+    _staff: StaffUser,
+    key: web::Path<String>,
+    body: web::Json<ProductWrite>,
+) -> Result<HttpResponse, ApiError> {
+    write_product(&state, &key, body.into_inner(), Mode::Patch).await
+}
+
+#[utoipa::path(delete, path = "/api/products/{id}/", tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = u64, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "Orders reference the product: it was deactivated instead", body = ProductView),
+        (status = 204, description = "Product deleted"),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Not staff", body = ErrorBody),
+        (status = 404, description = "No such product", body = ErrorBody),
+    ))]
+pub async fn delete_product(
+    state: web::Data<AppState>,
+    _staff: StaffUser,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = product_id(&key)?;
+    let old_image = state.catalog.store().product(id)?.and_then(|p| p.image);
+    match state.catalog.delete_product(id).await? {
+        Deletion::Soft(product) => {
+            tracing::info!(product_id = %id, "product deactivated (referenced by orders)");
+            let snapshot = state.catalog.index().snapshot();
+            let on_hand = snapshot.product(id).map(|d| d.on_hand()).unwrap_or(0);
+            Ok(HttpResponse::Ok().json(ProductView::new(&product, on_hand, &snapshot)))
+        }
+        Deletion::Hard => {
+            tracing::info!(product_id = %id, "product deleted");
+            if let Some(image) = old_image {
+                crate::catalog::media::remove(state.store.data_dir(), &image);
+            }
+            Ok(HttpResponse::NoContent().finish())
+        }
+    }
+}
