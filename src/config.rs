@@ -28,6 +28,10 @@ pub struct Settings {
     pub trust_proxy: bool,
     /// The shop's one currency; every price is in it.
     pub currency: Currency,
+    /// Cart and inventory actors idle this long are stopped (their state is in sled).
+    pub actor_idle_timeout: Duration,
+    /// Arbiter threads the cart and inventory actors are spread over.
+    pub actor_threads: usize,
 }
 
 /// Failed-login throttling: at most `per_account` failures for one account and
@@ -59,6 +63,8 @@ impl Settings {
             workers: None,
             trust_proxy: false,
             currency: Currency::USD,
+            actor_idle_timeout: Duration::from_secs(300),
+            actor_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -111,6 +117,9 @@ pub struct ServeArgs {
     /// Take the client address from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "STOREFRONT_TRUST_PROXY")]
     pub trust_proxy: bool,
+    /// Seconds after which an idle cart or inventory actor is stopped.
+    #[arg(long, env = "STOREFRONT_ACTOR_IDLE_SECS", default_value_t = 300)]
+    pub actor_idle_secs: u64,
     /// The shop currency, an ISO 4217 code (prices are stored in its minor units).
     #[arg(long, env = "STOREFRONT_CURRENCY", default_value = "USD", value_parser = Currency::parse)]
     pub currency: Currency,
@@ -136,6 +145,7 @@ impl ServeArgs {
         settings.workers = self.workers.filter(|&w| w > 0);
         settings.trust_proxy = self.trust_proxy;
         settings.currency = self.currency;
+        settings.actor_idle_timeout = Duration::from_secs(self.actor_idle_secs.max(1));
         settings
     }
 }

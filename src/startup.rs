@@ -2,12 +2,16 @@
 //! loads secrets, seeds the demo shop if asked, binds the listener and
 //! builds the HTTP server.
 
+use crate::actors::{CartActor, EventHub, InventoryActor, Registry};
 use crate::api::{self, extract, metrics::Metrics, AppState};
 use crate::auth::{secret, Accounts};
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::demo;
+use crate::domain::{CartId, ProductId};
+use crate::services::Shop;
 use crate::store::Store;
+use actix::{Actor, Arbiter};
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
@@ -22,6 +26,49 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     demo_login: Option<demo::DemoLogins>,
+    arbiters: Vec<Arbiter>,
+}
+
+/// Starts the event hub and the cart and inventory registries, whose actors
+/// run on their own arbiter threads, sharded by key.
+fn start_actors(settings: &Settings, store: Store, catalog: Catalog) -> (Shop, Vec<Arbiter>) {
+    let arbiters: Vec<Arbiter> = (0..settings.actor_threads.max(1))
+        .map(|_| Arbiter::new())
+        .collect();
+    let handles: Vec<_> = arbiters.iter().map(Arbiter::handle).collect();
+    let hub = EventHub::default().start();
+    let inventory = {
+        let (store, index, hub) = (store.clone(), catalog.index().clone(), hub.clone());
+        Registry::new(
+            handles.clone(),
+            settings.actor_idle_timeout,
+            move |key, arbiter| {
+                let (store, index, hub) = (store.clone(), index.clone(), hub.clone());
+                InventoryActor::start_in_arbiter(arbiter, move |_| {
+                    InventoryActor::new(ProductId(key), store, index, hub)
+                })
+            },
+        )
+        .start()
+    };
+    let carts = {
+        let (store, inventory) = (store.clone(), inventory.clone());
+        Registry::new(handles, settings.actor_idle_timeout, move |key, arbiter| {
+            let (store, inventory) = (store.clone(), inventory.clone());
+            CartActor::start_in_arbiter(arbiter, move |_| {
+                CartActor::new(CartId(key), store, inventory)
+            })
+        })
+        .start()
+    };
+    let shop = Shop {
+        store,
+        catalog,
+        hub,
+        carts,
+        inventory,
+    };
+    (shop, arbiters)
 }
 
 impl Application {
@@ -37,6 +84,7 @@ impl Application {
         };
         // Built after the demo seed so the index holds the seeded catalog.
         let catalog = Catalog::open(store.clone(), settings.currency)?;
+        let (shop, arbiters) = start_actors(&settings, store.clone(), catalog.clone());
         let listener = TcpListener::bind(&settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
@@ -46,6 +94,7 @@ impl Application {
             store,
             accounts,
             catalog,
+            shop,
             metrics: Metrics::new()?,
         });
         let server_state = state.clone();
@@ -103,6 +152,7 @@ impl Application {
             server,
             state,
             demo_login,
+            arbiters,
         })
     }
 
@@ -128,6 +178,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await?;
         self.state.store.durable().await?;
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
         Ok(())
     }
 }

@@ -63,6 +63,12 @@ pub struct Adjust {
     pub delta_received: i64,
 }
 
+/// Sets units on hand to a figure staff counted; `received` moves by the
+/// same amount so received == on_hand + sold keeps holding.
+#[derive(Message)]
+#[rtype(result = "Result<StockLevel, InventoryError>")]
+pub struct SetOnHand(pub i64);
+
 /// Stock changed in sled by a transaction this actor did not run (an order
 /// cancelled): reload it.
 #[derive(Message)]
@@ -240,6 +246,26 @@ impl Handler<Adjust> for InventoryActor {
             })?;
         self.set_level(Some(next));
         Ok(next)
+    }
+}
+
+impl Handler<SetOnHand> for InventoryActor {
+    type Result = Result<StockLevel, InventoryError>;
+
+    fn handle(&mut self, msg: SetOnHand, ctx: &mut Context<Self>) -> Self::Result {
+        let Some(level) = self.level else {
+            return Err(InventoryError::UnknownProduct);
+        };
+        // Computed inside the actor, so no checkout can slip in between
+        // reading the level and writing the change.
+        let delta = msg.0 - level.on_hand;
+        self.handle(
+            Adjust {
+                delta_on_hand: delta,
+                delta_received: delta,
+            },
+            ctx,
+        )
     }
 }
 

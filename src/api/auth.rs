@@ -1,5 +1,6 @@
 //! `/api/auth/*`: register, login, token refresh, logout.
 
+use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
 use super::extract::client_address;
 use super::profile::UserView;
@@ -125,10 +126,17 @@ pub async fn login(
             ))
         })?;
     let address = client_address(&req, state.settings.trust_proxy);
-    let (_user, pair) = state
+    let (user, pair) = state
         .accounts
         .login(&login, body.password, &address)
         .await?;
+    // An anonymous cart brought to login joins the user's cart. A failed
+    // merge must not fail the login: the anonymous cart is still there.
+    if let Some(token) = cart_token(&req) {
+        if let Err(e) = state.shop.merge_anonymous_cart(user.id, &token).await {
+            tracing::warn!(user_id = %user.id, error = %e, "cart merge at login failed");
+        }
+    }
     Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
 }
 

@@ -5,8 +5,11 @@
 //! single table from error to HTTP status. Internal causes are logged with
 //! their chain and never sent to the client.
 
+use crate::actors::cart::CheckoutError;
 use crate::auth::AuthError;
+use crate::domain::cart::CartError;
 use crate::domain::FieldErrors;
+use crate::services::ShopError;
 use crate::store::StoreError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -42,6 +45,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("send the body as application/json")]
     UnsupportedMediaType,
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
@@ -99,6 +104,7 @@ impl ApiError {
             ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal_error",
@@ -126,6 +132,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -230,6 +237,80 @@ impl From<AuthError> for ApiError {
             AuthError::Taken(field) => StoreError::Duplicate(field).into(),
             AuthError::Hashing => ApiError::Internal(anyhow::anyhow!("password hashing failed")),
             AuthError::Store(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<ShopError> for ApiError {
+    fn from(e: ShopError) -> Self {
+        match e {
+            ShopError::Invalid(fields) => ApiError::Validation(fields),
+            ShopError::NotFound(what) => ApiError::not_found(what),
+            ShopError::Cart(rule) => match rule {
+                CartError::NotEnoughStock { .. } => {
+                    ApiError::conflict("insufficient_stock", rule.to_string())
+                }
+                CartError::NotInCart => ApiError::NotFound(rule.to_string()),
+                CartError::ProductUnavailable => ApiError::not_found("product"),
+                CartError::QuantityTooSmall | CartError::QuantityTooLarge => ApiError::BadRequest {
+                    code: "invalid_quantity",
+                    message: rule.to_string(),
+                    fields: FieldErrors::single("quantity", rule.to_string()),
+                },
+                CartError::TooManyLines => ApiError::bad_request("cart_full", rule.to_string()),
+            },
+            ShopError::Checkout(failure) => match failure {
+                CheckoutError::EmptyCart => {
+                    ApiError::bad_request("empty_cart", "the cart is empty")
+                }
+                CheckoutError::Unavailable(products) => {
+                    let mut fields = FieldErrors::new();
+                    for (id, name) in &products {
+                        fields.add(&id.to_string(), format!("{name} is no longer for sale"));
+                    }
+                    ApiError::Conflict {
+                        code: "products_unavailable",
+                        message: "some products in the cart are no longer for sale; remove them and try again".into(),
+                        fields,
+                    }
+                }
+                CheckoutError::Short(lines) => {
+                    let mut fields = FieldErrors::new();
+                    let mut parts = Vec::new();
+                    for line in &lines {
+                        let text =
+                            format!("asked for {}, {} available", line.requested, line.available);
+                        parts.push(format!("{} ({text})", line.name));
+                        fields.add(&line.product_id.to_string(), text);
+                    }
+                    ApiError::Conflict {
+                        code: "insufficient_stock",
+                        message: format!("not enough stock: {}", parts.join("; ")),
+                        fields,
+                    }
+                }
+                CheckoutError::Replayed { .. } => ApiError::Unprocessable {
+                    code: "idempotency_key_reused",
+                    message: "this Idempotency-Key was already used with a different request"
+                        .into(),
+                },
+                CheckoutError::WorkerUnavailable => {
+                    ApiError::Unavailable("the shop is busy restarting a worker; try again".into())
+                }
+                CheckoutError::Store(store) => store.into(),
+            },
+            ShopError::Transition(rule) => {
+                ApiError::conflict("invalid_transition", rule.to_string())
+            }
+            ShopError::Refused(message) => ApiError::conflict("refused", message),
+            ShopError::LoginRequired(message) => ApiError::Unauthorized {
+                code: "login_required",
+                message: message.into(),
+            },
+            ShopError::Unavailable => {
+                ApiError::Unavailable("a worker is restarting; try again".into())
+            }
+            ShopError::Store(store) => store.into(),
         }
     }
 }

@@ -64,7 +64,7 @@ fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
 
 /// serde names the offending field in backticks for unknown and missing
 /// fields; surface it under `fields` so clients can point at the input.
-fn fields_named_in(message: &str) -> FieldErrors {
+pub(crate) fn fields_named_in(message: &str) -> FieldErrors {
     let mut fields = FieldErrors::new();
     let reason = if message.starts_with("unknown field") {
         "unknown field"

@@ -2,16 +2,20 @@
 //! into domain types, authorizes the caller, calls the service, actor or
 //! store that owns the data, and renders a view; rules live elsewhere.
 
+pub mod admin_orders;
 pub mod admin_users;
 pub mod auth;
 pub mod brands;
+pub mod cart;
 pub mod categories;
+pub mod checkout;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
+pub mod orders;
 pub mod pagination;
 pub mod products;
 pub mod profile;
@@ -19,6 +23,7 @@ pub mod profile;
 use crate::auth::Accounts;
 use crate::catalog::Catalog;
 use crate::config::Settings;
+use crate::services::Shop;
 use crate::store::Store;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header;
@@ -33,6 +38,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Products, categories, brands and their search index.
     pub catalog: Catalog,
+    /// Carts, checkout, orders and stock: the actor-backed services.
+    pub shop: Shop,
     pub metrics: metrics::Metrics,
 }
 
@@ -40,6 +47,10 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(auth::configure)
         .configure(admin_users::configure)
+        .configure(admin_orders::configure)
+        .configure(cart::configure)
+        .configure(checkout::configure)
+        .configure(orders::configure)
         .configure(profile::configure)
         .configure(products::configure)
         .configure(categories::configure)

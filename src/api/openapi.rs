@@ -1,7 +1,10 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 document of every route.
 //! Each handler carries its `#[utoipa::path]`; list new ones here.
 
-use super::{admin_users, auth, brands, categories, error, health, media, products, profile};
+use super::{
+    admin_orders, admin_users, auth, brands, cart, categories, checkout, error, health, media,
+    orders, products, profile,
+};
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,12 +24,18 @@ use utoipa::{Modify, OpenApi};
         brands::list_brands, brands::get_brand, brands::create_brand,
         brands::replace_brand, brands::patch_brand, brands::delete_brand,
         media::upload_product_image, media::upload_brand_logo,
+        cart::get_cart, cart::add_to_cart, cart::set_quantity, cart::remove_item, cart::clear_cart,
+        checkout::checkout,
+        orders::list_orders, orders::get_order, orders::cancel_order,
+        admin_orders::list_orders, admin_orders::update_order, admin_orders::restock,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Register, log in, refresh and log out"),
         (name = "profile", description = "Your own account"),
+        (name = "cart", description = "Your cart (anonymous carts by token)"),
+        (name = "orders", description = "Checkout and your orders"),
         (name = "admin", description = "Staff back office"),
         (name = "ops", description = "Health and metrics"),
         (name = "catalog", description = "Products, categories, brands, search and images"),

@@ -584,7 +584,7 @@ async fn write_product(
         })
         .await?;
     if let Some(units) = stock {
-        catalog.set_stock(id, units).await?;
+        state.shop.set_stock(id, units).await?;
     }
     tracing::info!(product_id = %id, "product updated");
     let snapshot = catalog.index().snapshot();

@@ -96,28 +96,6 @@ impl Catalog {
         Ok(product)
     }
 
-    /// Sets a product's units on hand, as staff correct or restock it; the
-    /// same number of units is added to (or taken from) `received`, so
-    /// `received == on_hand + sold` keeps holding.
-    ///
-    /// This is the one place a catalog edit changes stock, because stock has a
-    /// single writer (DESIGN.md invariant 2): `Store::apply_stock_delta` is
-    /// called here only until the per-product inventory actor exists, and
-    /// then this method is rerouted through that actor. Until then the read
-    /// of the current level and the delta are not atomic with checkout.
-    pub async fn set_stock(
-        &self,
-        id: ProductId,
-        new_on_hand: i64,
-    ) -> Result<StockLevel, StoreError> {
-        let current = self.store.stock_level(id)?.ok_or(StoreError::NotFound)?;
-        let delta = new_on_hand - current.on_hand;
-        let level = self.store.apply_stock_delta(id, delta, delta)?;
-        self.index.publish_stock(id, level.on_hand);
-        self.store.durable().await?;
-        Ok(level)
-    }
-
     /// Deletes a product: soft (deactivated) when orders reference it, hard otherwise.
     pub async fn delete_product(&self, id: ProductId) -> Result<Deletion, StoreError> {
         let deletion = self.store.delete_product(id)?;

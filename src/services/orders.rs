@@ -5,7 +5,7 @@
 
 use super::{Shop, ShopError};
 use crate::actors::hub::{Event, Publish};
-use crate::actors::inventory::{Adjust, Refresh};
+use crate::actors::inventory::{Adjust, Refresh, SetOnHand};
 use crate::actors::registry::Lookup;
 use crate::auth::Identity;
 use crate::domain::inventory::StockLevel;
@@ -178,6 +178,18 @@ impl Shop {
         quantity: i64,
     ) -> Result<StockLevel, ShopError> {
         self.adjust_stock(product_id, quantity, quantity).await
+    }
+
+    /// Sets units on hand (a staff stock count or a catalog edit of `stock`).
+    pub async fn set_stock(
+        &self,
+        product_id: ProductId,
+        on_hand: i64,
+    ) -> Result<StockLevel, ShopError> {
+        let addr = self.inventory.send(Lookup::new(product_id.0)).await?;
+        let level = addr.send(SetOnHand(on_hand)).await??;
+        self.store.durable().await?;
+        Ok(level)
     }
 
     /// Every stock change outside checkout and cancellation goes through here,

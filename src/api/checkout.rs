@@ -1,0 +1,105 @@
+//! `POST /api/checkout/`: the caller's cart becomes an order. Honours an
+//! `Idempotency-Key` header: the same key and body return the same order;
+//! the same key with another body is 422.
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{fields_named_in, MaybeUser};
+use super::AppState;
+use crate::services::checkout::{AddressInput, CheckoutOutcome};
+use crate::services::orders::OrderView;
+use crate::services::ShopError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/checkout").route(web::post().to(checkout)));
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// Where to ship; omitted fields come from your profile.
+    pub shipping_address: Option<AddressBody>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub phone: Option<String>,
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+#[utoipa::path(post, path = "/api/checkout/", tag = "orders",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key: the same key and body return the same order")),
+    request_body(content = CheckoutRequest, description = "Optional; an empty body ships to your profile address"),
+    responses(
+        (status = 201, description = "Order placed (or replayed for a repeated Idempotency-Key)", body = OrderView),
+        (status = 400, description = "Empty cart or missing address fields", body = ErrorBody),
+        (status = 401, description = "Log in to check out (the cart is kept)", body = ErrorBody),
+        (status = 409, description = "Not enough stock: each short product and what is available", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with another body", body = ErrorBody),
+    ))]
+pub async fn checkout(
+    state: web::Data<AppState>,
+    caller: MaybeUser,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let Some(identity) = caller.0 else {
+        return Err(ShopError::LoginRequired("log in to check out; your cart is kept").into());
+    };
+    let key = idempotency_key(&req)?;
+    let request: CheckoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CheckoutRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            let message = e.to_string();
+            ApiError::BadRequest {
+                code: if e.is_data() {
+                    "invalid_field"
+                } else {
+                    "malformed_json"
+                },
+                fields: fields_named_in(&message),
+                message: format!("invalid JSON body: {message}"),
+            }
+        })?
+    };
+    let address = request.shipping_address.map(|a| AddressInput {
+        name: a.name,
+        address: a.address,
+        city: a.city,
+        postal_code: a.postal_code,
+        country: a.country,
+        phone: a.phone,
+    });
+    let idempotency = key.map(|k| (k, Sha256::digest(&body).into()));
+    let outcome = state.shop.checkout(&identity, address, idempotency).await?;
+    Ok(match outcome {
+        CheckoutOutcome::Placed(order) => HttpResponse::Created().json(OrderView::new(&order)),
+        CheckoutOutcome::Replayed(order) => HttpResponse::Created()
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(OrderView::new(&order)),
+    })
+}
