@@ -5,6 +5,7 @@
 pub mod account;
 pub mod ids;
 pub mod money;
+pub mod payment;
 pub mod time;
 pub mod validation;
 

@@ -14,6 +14,7 @@ mod commit;
 mod error;
 mod lock;
 pub mod meta;
+pub mod payments;
 pub mod sessions;
 pub mod users;
 
@@ -44,6 +45,17 @@ pub struct Trees {
     pub sessions_by_id: sled::Tree,
     /// `sessions_by_user`: UserId ++ SessionId -> () (to revoke every session of a user).
     pub sessions_by_user: sled::Tree,
+    /// `payments_by_id`: PaymentId -> Payment.
+    pub payments_by_id: sled::Tree,
+    /// `payments_by_order`: OrderId ++ PaymentId -> () (every attempt of an order).
+    pub payments_by_order: sled::Tree,
+    /// `payments_by_transaction`: "provider:provider id" -> PaymentId, for the
+    /// transaction id and, once known, the settlement id (capture, payment).
+    pub payments_by_transaction: sled::Tree,
+    /// `webhook_events_by_id`: "provider:event id" -> SeenEvent (webhook dedupe).
+    pub webhook_events_by_id: sled::Tree,
+    /// `payment_requests_by_key`: UserId ++ Idempotency-Key -> PaymentRequest.
+    pub payment_requests_by_key: sled::Tree,
 }
 
 impl Trees {
@@ -56,6 +68,11 @@ impl Trees {
             profiles_by_user: db.open_tree("profiles_by_user")?,
             sessions_by_id: db.open_tree("sessions_by_id")?,
             sessions_by_user: db.open_tree("sessions_by_user")?,
+            payments_by_id: db.open_tree("payments_by_id")?,
+            payments_by_order: db.open_tree("payments_by_order")?,
+            payments_by_transaction: db.open_tree("payments_by_transaction")?,
+            webhook_events_by_id: db.open_tree("webhook_events_by_id")?,
+            payment_requests_by_key: db.open_tree("payment_requests_by_key")?,
         })
     }
 }
