@@ -187,7 +187,11 @@ impl PaymentSettings {
     /// environment in production, a map in tests). A provider whose required
     /// secrets are missing stays off, with a warning when only some are set.
     pub fn from_env(var: impl Fn(&str) -> Option<String>, demo: bool) -> Self {
-        let get = |key: &str| var(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |key: &str| {
+            var(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let base = |key: &str, default: &str| {
             get(key)
                 .unwrap_or_else(|| default.to_owned())
@@ -243,7 +247,10 @@ impl PaymentSettings {
             }
         };
         let test_provider = match get("STOREFRONT_TEST_PAYMENTS") {
-            Some(flag) => matches!(flag.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"),
+            Some(flag) => matches!(
+                flag.to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            ),
             None => demo,
         };
         let timeout = get("STOREFRONT_PAYMENT_TIMEOUT")

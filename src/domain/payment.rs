@@ -81,7 +81,9 @@ pub struct Payment {
 impl Payment {
     /// The id to pass to `Provider::refund`.
     pub fn refund_reference(&self) -> &str {
-        self.settlement_id.as_deref().unwrap_or(&self.transaction_id)
+        self.settlement_id
+            .as_deref()
+            .unwrap_or(&self.transaction_id)
     }
 }
 
@@ -95,14 +97,44 @@ mod tests {
         let cases = [
             (Created, Succeeded, Transition::To(Succeeded), "pay"),
             (Created, Failed, Transition::To(Failed), "decline"),
-            (Pending, Succeeded, Transition::To(Succeeded), "capture settles"),
-            (Failed, Succeeded, Transition::To(Succeeded), "retry after decline"),
-            (Succeeded, Succeeded, Transition::Unchanged, "replayed success"),
-            (Succeeded, Failed, Transition::Ignored, "late failure never un-pays"),
+            (
+                Pending,
+                Succeeded,
+                Transition::To(Succeeded),
+                "capture settles",
+            ),
+            (
+                Failed,
+                Succeeded,
+                Transition::To(Succeeded),
+                "retry after decline",
+            ),
+            (
+                Succeeded,
+                Succeeded,
+                Transition::Unchanged,
+                "replayed success",
+            ),
+            (
+                Succeeded,
+                Failed,
+                Transition::Ignored,
+                "late failure never un-pays",
+            ),
             (Succeeded, Pending, Transition::Ignored, "late pending"),
             (Succeeded, Refunded, Transition::To(Refunded), "refund"),
-            (Created, Refunded, Transition::Ignored, "refund before success"),
-            (Refunded, Succeeded, Transition::Ignored, "success after refund"),
+            (
+                Created,
+                Refunded,
+                Transition::Ignored,
+                "refund before success",
+            ),
+            (
+                Refunded,
+                Succeeded,
+                Transition::Ignored,
+                "success after refund",
+            ),
             (Refunded, Refunded, Transition::Unchanged, "replayed refund"),
         ];
         for (from, to, expected, why) in cases {

@@ -246,11 +246,14 @@ impl Store {
     pub fn insert_payment(&self, payment: &Payment) -> Result<(), StoreError> {
         let t = &self.trees;
         from_tx(
-            (&t.payments_by_id, &t.payments_by_order, &t.payments_by_transaction).transaction(
-                |(by_id, by_order, by_transaction)| {
+            (
+                &t.payments_by_id,
+                &t.payments_by_order,
+                &t.payments_by_transaction,
+            )
+                .transaction(|(by_id, by_order, by_transaction)| {
                     insert_payment(by_id, by_order, by_transaction, payment)
-                },
-            ),
+                }),
         )
     }
 
@@ -271,7 +274,11 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt("bad order payment index entry".into()))?;
             match self.payment(id)? {
                 Some(payment) => payments.push(payment),
-                None => return Err(StoreError::Corrupt(format!("payment {id} is indexed but missing"))),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "payment {id} is indexed but missing"
+                    )))
+                }
             }
         }
         Ok(payments)
@@ -308,16 +315,19 @@ impl Store {
         let t = &self.trees;
         let now = now_unix();
         from_tx(
-            (&t.payments_by_id, &t.payments_by_transaction, &t.webhook_events_by_id).transaction(
-                |(by_id, by_transaction, events)| {
+            (
+                &t.payments_by_id,
+                &t.payments_by_transaction,
+                &t.webhook_events_by_id,
+            )
+                .transaction(|(by_id, by_transaction, events)| {
                     if let Some((provider, event_id)) = event {
                         if !mark_event_seen(events, provider, event_id, now)? {
                             return Ok(None);
                         }
                     }
                     apply_outcome(by_id, by_transaction, id, outcome, now).map(Some)
-                },
-            ),
+                }),
         )
     }
 }
@@ -364,9 +374,15 @@ mod tests {
         assert_eq!(of_order, vec![10, 11]);
         let found = store.payment_by_reference("paypal", "ORDER-B").unwrap();
         assert_eq!(found.map(|p| p.id), Some(PaymentId(11)));
-        assert!(store.payment_by_reference("stripe", "ORDER-B").unwrap().is_none());
+        assert!(store
+            .payment_by_reference("stripe", "ORDER-B")
+            .unwrap()
+            .is_none());
         let taken = store.insert_payment(&sample(13, 9, "ORDER-A"));
-        assert!(matches!(taken, Err(StoreError::Duplicate("transaction_id"))));
+        assert!(matches!(
+            taken,
+            Err(StoreError::Duplicate("transaction_id"))
+        ));
     }
 
     #[test]
@@ -375,19 +391,30 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         store.insert_payment(&sample(20, 7, "ORDER-A")).unwrap();
         let first = store
-            .apply_payment_outcome(PaymentId(20), &succeeded(Some("CAP-1")), Some(("paypal", "WH-1")))
+            .apply_payment_outcome(
+                PaymentId(20),
+                &succeeded(Some("CAP-1")),
+                Some(("paypal", "WH-1")),
+            )
             .unwrap()
             .expect("first delivery applies");
         assert!(first.changed);
         assert_eq!(first.payment.status, PaymentStatus::Succeeded);
         let replay = store
-            .apply_payment_outcome(PaymentId(20), &succeeded(Some("CAP-1")), Some(("paypal", "WH-1")))
+            .apply_payment_outcome(
+                PaymentId(20),
+                &succeeded(Some("CAP-1")),
+                Some(("paypal", "WH-1")),
+            )
             .unwrap();
         assert!(replay.is_none(), "same event id is a replay");
         let late_failure = store
             .apply_payment_outcome(
                 PaymentId(20),
-                &Outcome { status: PaymentStatus::Failed, settlement_id: None },
+                &Outcome {
+                    status: PaymentStatus::Failed,
+                    settlement_id: None,
+                },
                 Some(("paypal", "WH-2")),
             )
             .unwrap()
@@ -395,7 +422,10 @@ mod tests {
         assert!(!late_failure.changed);
         assert_eq!(late_failure.payment.status, PaymentStatus::Succeeded);
         // The capture id now finds the payment too (refund webhooks name it).
-        let by_capture = store.payment_by_reference("paypal", "CAP-1").unwrap().unwrap();
+        let by_capture = store
+            .payment_by_reference("paypal", "CAP-1")
+            .unwrap()
+            .unwrap();
         assert_eq!(by_capture.refund_reference(), "CAP-1");
     }
 
@@ -405,7 +435,8 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let user = UserId(5);
         let hash = body_hash(br#"{"order_id":1,"provider":"test"}"#);
-        let Reservation::Fresh(id) = store.reserve_payment_request(user, "key-1", &hash).unwrap() else {
+        let Reservation::Fresh(id) = store.reserve_payment_request(user, "key-1", &hash).unwrap()
+        else {
             panic!("first use is fresh");
         };
         assert_eq!(
@@ -414,12 +445,16 @@ mod tests {
         );
         let other = body_hash(br#"{"order_id":2,"provider":"test"}"#);
         assert_eq!(
-            store.reserve_payment_request(user, "key-1", &other).unwrap(),
+            store
+                .reserve_payment_request(user, "key-1", &other)
+                .unwrap(),
             Reservation::Mismatch
         );
         // Keys are per user.
         assert!(matches!(
-            store.reserve_payment_request(UserId(6), "key-1", &other).unwrap(),
+            store
+                .reserve_payment_request(UserId(6), "key-1", &other)
+                .unwrap(),
             Reservation::Fresh(_)
         ));
     }
