@@ -2,3 +2,4 @@
 //! its own temporary data directory and talks HTTP to it.
 
 mod helpers;
+mod payments_providers;
