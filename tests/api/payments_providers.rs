@@ -969,3 +969,107 @@ async fn a_provider_that_does_not_answer_times_out() {
     );
     held.abort();
 }
+
+// ---------------------------------------------------------------- localstripe
+
+/// Pays a PaymentIntent created by our client against `localstripe` (a
+/// Stripe double from PyPI) the way Stripe.js would, then verifies the
+/// signed `payment_intent.succeeded` webhook it sends. Run with
+/// `LOCALSTRIPE_URL=http://127.0.0.1:8420 cargo test localstripe -- --ignored`
+/// after `localstripe --port 8420 --from-scratch`.
+#[actix_web::test]
+#[ignore = "needs a running localstripe; set LOCALSTRIPE_URL"]
+async fn stripe_pays_against_localstripe_and_its_signed_webhook_verifies() {
+    let base = std::env::var("LOCALSTRIPE_URL").expect("LOCALSTRIPE_URL");
+    let receiver = Fake::start(|_| (200, json!({}))).await;
+    let http = reqwest::Client::new();
+    let registered = http
+        .post(format!("{base}/_config/webhooks/storefront_test"))
+        .json(&json!({
+            "url": format!("{}/webhook", receiver.base),
+            "secret": STRIPE_WEBHOOK_SECRET,
+            "events": ["payment_intent.succeeded"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(registered.status().is_success(), "webhook registered");
+
+    let dir = tempfile::tempdir().unwrap();
+    let providers = Providers::from_settings(&stripe_settings(&base), dir.path()).unwrap();
+    let stripe = providers.get("stripe").unwrap();
+    let created = stripe.create(&create_request(41, 1999)).await.unwrap();
+    let intent = created.transaction_id.clone();
+    assert!(matches!(
+        created.next_action,
+        NextAction::StripeConfirm { .. }
+    ));
+
+    // The browser's part, as Stripe.js does it: a PaymentMethod from the test
+    // card, attached to the intent, then a confirm with no parameters.
+    let stripe_api = |path: &str, form: &[(&str, &str)]| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth("sk_test_fake")
+            .form(form)
+            .send()
+    };
+    let method: Value = stripe_api(
+        "/v1/payment_methods",
+        &[
+            ("type", "card"),
+            ("card[number]", "4242424242424242"),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2034"),
+            ("card[cvc]", "123"),
+        ],
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let method_id = method["id"].as_str().expect("payment method id").to_owned();
+    let path = format!("/v1/payment_intents/{intent}");
+    let updated = stripe_api(&path, &[("payment_method", &method_id)])
+        .await
+        .unwrap();
+    assert!(updated.status().is_success(), "payment method set");
+    let confirmed: Value = stripe_api(&format!("{path}/confirm"), &[])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(confirmed["status"], "succeeded", "{confirmed}");
+
+    let mut delivered = None;
+    for _ in 0..100 {
+        if let Some(seen) = receiver.requests_to("/webhook").into_iter().next() {
+            delivered = Some(seen);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let webhook = delivered.expect("localstripe delivered the webhook");
+    let map = headers(
+        &webhook
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let event = stripe.verify_webhook(&map, &webhook.body).await.unwrap();
+    assert_eq!(event.kind, EventKind::Succeeded);
+    assert_eq!(event.transaction_id.as_deref(), Some(intent.as_str()));
+    assert_eq!(
+        (event.amount, event.currency.as_deref()),
+        (Some(1999), Some("USD"))
+    );
+    let mut tampered = webhook.body.clone();
+    tampered.push(b' ');
+    assert!(matches!(
+        stripe.verify_webhook(&map, &tampered).await,
+        Err(ProviderError::BadSignature)
+    ));
+    receiver.stop().await;
+}
