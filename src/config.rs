@@ -32,6 +32,8 @@ pub struct Settings {
     pub actor_idle_timeout: Duration,
     /// Arbiter threads the cart and inventory actors are spread over.
     pub actor_threads: usize,
+    /// Payment providers; none is configured unless credentials are given.
+    pub payments: PaymentSettings,
 }
 
 /// Failed-login throttling: at most `per_account` failures for one account and
@@ -65,6 +67,7 @@ impl Settings {
             currency: Currency::USD,
             actor_idle_timeout: Duration::from_secs(300),
             actor_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            payments: PaymentSettings::default(),
         }
     }
 }
@@ -146,6 +149,214 @@ impl ServeArgs {
         settings.trust_proxy = self.trust_proxy;
         settings.currency = self.currency;
         settings.actor_idle_timeout = Duration::from_secs(self.actor_idle_secs.max(1));
+        settings.payments = PaymentSettings::from_env(|key| std::env::var(key).ok(), self.demo);
         settings
+    }
+}
+
+/// Payment providers. A provider is offered only when its credentials are
+/// configured; secrets come from the environment, never from flags (they
+/// would show in `ps`) or the repository.
+#[derive(Clone, Default)]
+pub struct PaymentSettings {
+    pub stripe: Option<StripeSettings>,
+    pub paypal: Option<PayPalSettings>,
+    pub razorpay: Option<RazorpaySettings>,
+    /// The built-in `test` provider (no money moves): on with `--demo` or
+    /// STOREFRONT_TEST_PAYMENTS=true.
+    pub test_provider: bool,
+    /// Timeout of every request to a provider.
+    pub timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct StripeSettings {
+    pub secret_key: String,
+    /// The endpoint secret (`whsec_...`) that signs webhooks.
+    pub webhook_secret: String,
+    pub api_base: String,
+}
+
+#[derive(Clone)]
+pub struct PayPalSettings {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Id of the webhook registered with PayPal; without it webhooks are refused.
+    pub webhook_id: Option<String>,
+    pub api_base: String,
+}
+
+#[derive(Clone)]
+pub struct RazorpaySettings {
+    pub key_id: String,
+    pub key_secret: String,
+    /// Without it webhooks are refused; the client-side verify still works.
+    pub webhook_secret: Option<String>,
+    pub api_base: String,
+}
+
+pub const DEFAULT_PAYMENT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
+pub const DEFAULT_PAYPAL_API_BASE: &str = "https://api-m.sandbox.paypal.com";
+pub const DEFAULT_RAZORPAY_API_BASE: &str = "https://api.razorpay.com";
+
+impl PaymentSettings {
+    /// Reads the STOREFRONT_* payment variables through `var` (the process
+    /// environment in production, a map in tests). A provider whose required
+    /// secrets are missing stays off, with a warning when only some are set.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>, demo: bool) -> Self {
+        let get = |key: &str| {
+            var(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let base = |key: &str, default: &str| {
+            get(key)
+                .unwrap_or_else(|| default.to_owned())
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        let stripe = match (
+            get("STOREFRONT_STRIPE_SECRET_KEY"),
+            get("STOREFRONT_STRIPE_WEBHOOK_SECRET"),
+        ) {
+            (Some(secret_key), Some(webhook_secret)) => Some(StripeSettings {
+                secret_key,
+                webhook_secret,
+                api_base: base("STOREFRONT_STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE),
+            }),
+            (None, None) => None,
+            _ => {
+                // Without the webhook secret no Stripe payment could ever be verified.
+                tracing::warn!("Stripe needs both STOREFRONT_STRIPE_SECRET_KEY and STOREFRONT_STRIPE_WEBHOOK_SECRET; Stripe is off");
+                None
+            }
+        };
+        let paypal = match (
+            get("STOREFRONT_PAYPAL_CLIENT_ID"),
+            get("STOREFRONT_PAYPAL_CLIENT_SECRET"),
+        ) {
+            (Some(client_id), Some(client_secret)) => Some(PayPalSettings {
+                client_id,
+                client_secret,
+                webhook_id: get("STOREFRONT_PAYPAL_WEBHOOK_ID"),
+                api_base: base("STOREFRONT_PAYPAL_API_BASE", DEFAULT_PAYPAL_API_BASE),
+            }),
+            (None, None) => None,
+            _ => {
+                tracing::warn!("PayPal needs both STOREFRONT_PAYPAL_CLIENT_ID and STOREFRONT_PAYPAL_CLIENT_SECRET; PayPal is off");
+                None
+            }
+        };
+        let razorpay = match (
+            get("STOREFRONT_RAZORPAY_KEY_ID"),
+            get("STOREFRONT_RAZORPAY_KEY_SECRET"),
+        ) {
+            (Some(key_id), Some(key_secret)) => Some(RazorpaySettings {
+                key_id,
+                key_secret,
+                webhook_secret: get("STOREFRONT_RAZORPAY_WEBHOOK_SECRET"),
+                api_base: base("STOREFRONT_RAZORPAY_API_BASE", DEFAULT_RAZORPAY_API_BASE),
+            }),
+            (None, None) => None,
+            _ => {
+                tracing::warn!("Razorpay needs both STOREFRONT_RAZORPAY_KEY_ID and STOREFRONT_RAZORPAY_KEY_SECRET; Razorpay is off");
+                None
+            }
+        };
+        let test_provider = match get("STOREFRONT_TEST_PAYMENTS") {
+            Some(flag) => matches!(
+                flag.to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            ),
+            None => demo,
+        };
+        let timeout = get("STOREFRONT_PAYMENT_TIMEOUT")
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_PAYMENT_TIMEOUT);
+        Self {
+            stripe,
+            paypal,
+            razorpay,
+            test_provider,
+            timeout,
+        }
+    }
+}
+
+/// Secrets stay out of logs: Debug shows which providers are on, not their keys.
+impl std::fmt::Debug for PaymentSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentSettings")
+            .field("stripe", &self.stripe.as_ref().map(|s| &s.api_base))
+            .field("paypal", &self.paypal.as_ref().map(|s| &s.api_base))
+            .field("razorpay", &self.razorpay.as_ref().map(|s| &s.api_base))
+            .field("test_provider", &self.test_provider)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod payment_settings_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)], demo: bool) -> PaymentSettings {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        PaymentSettings::from_env(|k| map.get(k).cloned(), demo)
+    }
+
+    #[test]
+    fn no_provider_is_configured_by_default() {
+        let s = settings(&[], false);
+        assert!(s.stripe.is_none() && s.paypal.is_none() && s.razorpay.is_none());
+        assert!(!s.test_provider);
+        assert_eq!(s.timeout, DEFAULT_PAYMENT_TIMEOUT);
+    }
+
+    #[test]
+    fn a_provider_needs_all_of_its_required_secrets() {
+        let s = settings(&[("STOREFRONT_STRIPE_SECRET_KEY", "sk_test_1")], false);
+        assert!(s.stripe.is_none(), "no webhook secret means no Stripe");
+        let s = settings(
+            &[
+                ("STOREFRONT_STRIPE_SECRET_KEY", "sk_test_1"),
+                ("STOREFRONT_STRIPE_WEBHOOK_SECRET", "whsec_1"),
+                ("STOREFRONT_RAZORPAY_KEY_ID", "rzp_test_1"),
+                ("STOREFRONT_RAZORPAY_KEY_SECRET", "secret"),
+                ("STOREFRONT_PAYPAL_API_BASE", "http://127.0.0.1:9/"),
+            ],
+            false,
+        );
+        let stripe = s.stripe.expect("stripe on");
+        assert_eq!(stripe.api_base, DEFAULT_STRIPE_API_BASE);
+        assert!(s.razorpay.expect("razorpay on").webhook_secret.is_none());
+        assert!(s.paypal.is_none());
+    }
+
+    #[test]
+    fn the_test_provider_follows_demo_unless_set_explicitly() {
+        assert!(settings(&[], true).test_provider);
+        assert!(!settings(&[("STOREFRONT_TEST_PAYMENTS", "false")], true).test_provider);
+        assert!(settings(&[("STOREFRONT_TEST_PAYMENTS", "true")], false).test_provider);
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let s = settings(
+            &[
+                ("STOREFRONT_STRIPE_SECRET_KEY", "sk_live_verysecret"),
+                ("STOREFRONT_STRIPE_WEBHOOK_SECRET", "whsec_verysecret"),
+            ],
+            false,
+        );
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("verysecret"), "{shown}");
     }
 }

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod payments;
 pub mod services;
 pub mod startup;
 pub mod store;

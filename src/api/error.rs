@@ -9,6 +9,7 @@ use crate::actors::cart::CheckoutError;
 use crate::auth::AuthError;
 use crate::domain::cart::CartError;
 use crate::domain::FieldErrors;
+use crate::payments::ProviderError;
 use crate::services::ShopError;
 use crate::store::StoreError;
 use actix_web::http::{header, StatusCode};
@@ -51,6 +52,9 @@ pub enum ApiError {
     TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// An upstream service (a payment provider) refused or answered badly.
+    #[error("{message}")]
+    BadGateway { code: &'static str, message: String },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -107,6 +111,7 @@ impl ApiError {
             ApiError::Unprocessable { code, .. } => code,
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::BadGateway { code, .. } => code,
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -135,6 +140,7 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -312,5 +318,101 @@ impl From<ShopError> for ApiError {
             }
             ShopError::Store(store) => store.into(),
         }
+    }
+}
+impl From<ProviderError> for ApiError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Refused { .. } => ApiError::BadGateway {
+                code: "payment_refused",
+                message: e.to_string(),
+            },
+            ProviderError::BadSignature => {
+                ApiError::bad_request("bad_signature", "the signature could not be verified")
+            }
+            ProviderError::BadEvent(_) => ApiError::bad_request("bad_webhook", e.to_string()),
+            ProviderError::NotEnabled(_) => ApiError::BadRequest {
+                code: "provider_not_enabled",
+                message: e.to_string(),
+                fields: FieldErrors::single("provider", "is not an enabled payment provider"),
+            },
+            ProviderError::Unsupported { .. } => {
+                ApiError::bad_request("unsupported_operation", e.to_string())
+            }
+            ProviderError::Pending { .. } => ApiError::conflict("payment_pending", e.to_string()),
+            ProviderError::Unavailable { .. } | ProviderError::Timeout { .. } => {
+                tracing::warn!(error = %e, "payment provider unavailable");
+                ApiError::Unavailable(e.to_string())
+            }
+            ProviderError::Misconfigured { provider, .. } => {
+                // The detail names our configuration; it is logged, not shown.
+                tracing::error!(error = %e, "payment provider misconfigured");
+                ApiError::Unavailable(format!("payments with {provider} are unavailable"))
+            }
+            ProviderError::Protocol { provider, .. } => {
+                tracing::error!(error = %e, "payment provider answered unexpectedly");
+                ApiError::BadGateway {
+                    code: "provider_error",
+                    message: format!("{provider} answered unexpectedly; try again"),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod provider_error_tests {
+    use super::*;
+
+    #[test]
+    fn provider_errors_map_to_the_documented_statuses() {
+        let cases = [
+            (
+                ProviderError::Refused {
+                    provider: "stripe",
+                    reason: "Your card was declined.".into(),
+                },
+                StatusCode::BAD_GATEWAY,
+                "payment_refused",
+            ),
+            (
+                ProviderError::BadSignature,
+                StatusCode::BAD_REQUEST,
+                "bad_signature",
+            ),
+            (
+                ProviderError::NotEnabled("bitcoin".into()),
+                StatusCode::BAD_REQUEST,
+                "provider_not_enabled",
+            ),
+            (
+                ProviderError::Timeout { provider: "paypal" },
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+            ),
+            (
+                ProviderError::Misconfigured {
+                    provider: "paypal",
+                    detail: "secret key sk_live_x rejected".into(),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let api: ApiError = error.into();
+            assert_eq!(api.status_code(), status, "{api}");
+            assert_eq!(api.code(), code);
+            assert!(
+                !api.to_string().contains("sk_live"),
+                "no secrets in messages"
+            );
+        }
+        let refused: ApiError = ProviderError::Refused {
+            provider: "stripe",
+            reason: "Your card was declined.".into(),
+        }
+        .into();
+        assert!(refused.to_string().contains("Your card was declined."));
     }
 }

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod inventory;
 pub mod money;
 pub mod order;
+pub mod payment;
 pub mod time;
 pub mod validation;
 

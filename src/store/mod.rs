@@ -18,6 +18,7 @@ pub mod inventory;
 mod lock;
 pub mod meta;
 pub mod orders;
+pub mod payments;
 pub mod sessions;
 pub mod users;
 
@@ -82,6 +83,17 @@ pub struct Trees {
     pub orders_by_user: sled::Tree,
     /// `checkouts_by_key`: UserId ++ Idempotency-Key -> body SHA-256 ++ OrderId.
     pub checkouts_by_key: sled::Tree,
+    /// `payments_by_id`: PaymentId -> Payment.
+    pub payments_by_id: sled::Tree,
+    /// `payments_by_order`: OrderId ++ PaymentId -> () (every attempt of an order).
+    pub payments_by_order: sled::Tree,
+    /// `payments_by_transaction`: "provider:provider id" -> PaymentId, for the
+    /// transaction id and, once known, the settlement id (capture, payment).
+    pub payments_by_transaction: sled::Tree,
+    /// `webhook_events_by_id`: "provider:event id" -> SeenEvent (webhook dedupe).
+    pub webhook_events_by_id: sled::Tree,
+    /// `payment_requests_by_key`: UserId ++ Idempotency-Key -> PaymentRequest.
+    pub payment_requests_by_key: sled::Tree,
 }
 
 impl Trees {
@@ -110,6 +122,11 @@ impl Trees {
             orders_by_id: db.open_tree("orders_by_id")?,
             orders_by_user: db.open_tree("orders_by_user")?,
             checkouts_by_key: db.open_tree("checkouts_by_key")?,
+            payments_by_id: db.open_tree("payments_by_id")?,
+            payments_by_order: db.open_tree("payments_by_order")?,
+            payments_by_transaction: db.open_tree("payments_by_transaction")?,
+            webhook_events_by_id: db.open_tree("webhook_events_by_id")?,
+            payment_requests_by_key: db.open_tree("payment_requests_by_key")?,
         })
     }
 }

@@ -5,5 +5,6 @@ mod accounts;
 mod catalog;
 mod errors;
 mod helpers;
+mod payments_providers;
 mod store;
 mod tokens;
