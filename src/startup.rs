@@ -6,6 +6,7 @@ use crate::api::{self, extract, metrics::Metrics, AppState};
 use crate::auth::{secret, Accounts};
 use crate::config::Settings;
 use crate::demo;
+use crate::mail::{MailSender, Mailer};
 use crate::store::Store;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -21,6 +22,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     demo_login: Option<demo::DemoLogins>,
+    mail_sender: MailSender,
 }
 
 impl Application {
@@ -38,11 +40,15 @@ impl Application {
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
+        let (mailer, mail_sender) =
+            MailSender::start(store.clone(), &settings.mail, &settings.data_dir)
+                .context("starting the mail sender")?;
         let state = web::Data::new(AppState {
             settings,
             store,
             accounts,
             metrics: Metrics::new()?,
+            mailer,
         });
         let server_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -99,6 +105,7 @@ impl Application {
             server,
             state,
             demo_login,
+            mail_sender,
         })
     }
 
@@ -116,13 +123,21 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// Queues mail and wakes the sender (tests and callers outside handlers).
+    pub fn mailer(&self) -> Mailer {
+        self.state.mailer.clone()
+    }
+
     pub fn demo_logins(&self) -> Option<&demo::DemoLogins> {
         self.demo_login.as_ref()
     }
 
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then flushes.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let served = self.server.await;
+        // Stop the sender even if the server failed, so it releases the store.
+        self.mail_sender.stop().await;
+        served?;
         self.state.store.durable().await?;
         Ok(())
     }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub store: Store,
     pub accounts: Accounts,
     pub metrics: metrics::Metrics,
+    /// Wakes the mail sender after a confirmation was queued.
+    pub mailer: crate::mail::Mailer,
 }
 
 /// Registers every resource's routes.

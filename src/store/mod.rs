@@ -44,6 +44,8 @@ pub struct Trees {
     pub sessions_by_id: sled::Tree,
     /// `sessions_by_user`: UserId ++ SessionId -> () (to revoke every session of a user).
     pub sessions_by_user: sled::Tree,
+    /// `outbox_by_id`: mail id (u64 BE) -> OutboxEntry, awaiting delivery (see `mail`).
+    pub outbox_by_id: sled::Tree,
 }
 
 impl Trees {
@@ -56,6 +58,7 @@ impl Trees {
             profiles_by_user: db.open_tree("profiles_by_user")?,
             sessions_by_id: db.open_tree("sessions_by_id")?,
             sessions_by_user: db.open_tree("sessions_by_user")?,
+            outbox_by_id: db.open_tree("outbox_by_id")?,
         })
     }
 }
