@@ -42,10 +42,13 @@ pub fn render_order_confirmation(order: &OrderConfirmation) -> MailMessage {
     // Writing to a String cannot fail; the results are ignored for that reason.
     let _ = writeln!(body, "Hello {},", one_line(&order.customer_username));
     let _ = writeln!(body);
+    // Fixed lines stay under 76 characters so plain ASCII orders go out as
+    // 7bit text, readable even in a raw mail source.
     let _ = writeln!(
         body,
-        "Thank you for your order. We have received it and will let you know when it ships."
+        "Thank you for your order. We have received it and will"
     );
+    let _ = writeln!(body, "let you know when it ships.");
     let _ = writeln!(body);
     let _ = writeln!(body, "Order number: {}", order.order_id);
     let _ = writeln!(body, "Placed on:    {} (UTC)", rfc3339(order.created_at));
@@ -149,6 +152,8 @@ mod tests {
         ] {
             assert!(body.contains(expected), "missing {expected:?} in:\n{body}");
         }
+        // Short ASCII lines let the message travel as 7bit, not quoted-printable.
+        assert!(body.lines().all(|l| l.len() < 76), "{body}");
     }
 
     #[test]

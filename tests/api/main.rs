@@ -4,5 +4,6 @@
 mod accounts;
 mod errors;
 mod helpers;
+mod mail;
 mod store;
 mod tokens;
