@@ -353,3 +353,67 @@ async fn the_server_binary_delivers_mail_queued_before_it_started_and_stops_clea
     );
     assert_is_the_confirmation(&std::fs::read_to_string(eml_path(dir.path(), id)).unwrap());
 }
+
+#[actix_web::test]
+async fn a_woken_sender_delivers_at_once_instead_of_at_the_next_poll() {
+    crate::helpers::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    fast_mail(&mut settings);
+    settings.mail.poll_interval = Duration::from_secs(3600);
+    let app = build_when_free(&settings).await;
+    let (handle, store, mailer) = (app.handle(), app.store(), app.mailer());
+    let running = actix_web::rt::spawn(app.run_until_stopped());
+    // Let the start-up pass find the outbox empty and go to sleep.
+    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+
+    let id = mailer.enqueue(&confirmation()).await.unwrap();
+    eventually("the outbox entry to go", || {
+        entry(&store, id).is_none().then_some(())
+    })
+    .await;
+    assert!(eml_path(dir.path(), id).exists());
+    drop(store);
+    handle.stop(true).await;
+    running.await.unwrap().unwrap();
+}
+
+#[actix_web::test]
+async fn mail_queued_inside_a_transaction_is_sent_only_if_the_transaction_commits() {
+    use sled::transaction::ConflictableTransactionError;
+    use sled::Transactional;
+    use storefront::mail::{enqueue_in_tx, PreparedMail};
+
+    let app = spawn_app_with(fast_mail).await;
+    let trees = &app.store.trees;
+    let now = storefront::domain::time::now_unix();
+
+    // Aborted: neither the other record nor the mail exists.
+    let aborted = PreparedMail::new(app.store.next_id().unwrap(), &confirmation(), now).unwrap();
+    let result: Result<(), _> = (&trees.meta, &trees.outbox_by_id).transaction(|(meta, outbox)| {
+        meta.insert("mail-test", "order")?;
+        enqueue_in_tx(outbox, &aborted)?;
+        Err(ConflictableTransactionError::Abort("out of stock"))
+    });
+    assert!(result.is_err());
+    assert!(entry(&app.store, aborted.id()).is_none());
+    assert!(trees.meta.get("mail-test").unwrap().is_none());
+
+    // Committed: the mail goes out once the write is durable.
+    let committed = PreparedMail::new(app.store.next_id().unwrap(), &confirmation(), now).unwrap();
+    (&trees.meta, &trees.outbox_by_id)
+        .transaction(|(meta, outbox)| {
+            meta.insert("mail-test", "order")?;
+            enqueue_in_tx(outbox, &committed)?;
+            Ok::<_, ConflictableTransactionError<()>>(())
+        })
+        .unwrap();
+    app.store.durable().await.unwrap();
+    eventually("the committed mail to be delivered", || {
+        eml_path(&app.data_dir, committed.id())
+            .exists()
+            .then_some(())
+    })
+    .await;
+    assert!(!eml_path(&app.data_dir, aborted.id()).exists());
+}
