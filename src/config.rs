@@ -34,6 +34,38 @@ pub struct Settings {
     pub actor_threads: usize,
     /// Payment providers; none is configured unless credentials are given.
     pub payments: PaymentSettings,
+    /// Order-confirmation delivery (see `mail`).
+    pub mail: MailSettings,
+}
+
+/// How the outbox sender delivers mail. Without `smtp_url` every message is
+/// written as an .eml file under `<data_dir>/mail/sent/`.
+#[derive(Clone)]
+pub struct MailSettings {
+    /// `smtp://host:port`, `smtps://user:pass@host`, `smtp://host?tls=required`.
+    /// It may hold a password, so it comes only from STOREFRONT_SMTP_URL and is
+    /// never printed (see the Debug impl).
+    pub smtp_url: Option<String>,
+    /// The From address of every message.
+    pub from: String,
+    /// Delay before the first retry of a failed delivery; doubles per attempt.
+    pub retry_base: Duration,
+    /// Longest delay between two attempts.
+    pub retry_max: Duration,
+    /// How often the sender looks for due messages when nobody wakes it.
+    pub poll_interval: Duration,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
+            .field("from", &self.from)
+            .field("retry_base", &self.retry_base)
+            .field("retry_max", &self.retry_max)
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
 }
 
 /// Failed-login throttling: at most `per_account` failures for one account and
@@ -68,6 +100,13 @@ impl Settings {
             actor_idle_timeout: Duration::from_secs(300),
             actor_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             payments: PaymentSettings::default(),
+            mail: MailSettings {
+                smtp_url: None,
+                from: "shop@localhost".into(),
+                retry_base: Duration::from_secs(5),
+                retry_max: Duration::from_secs(3600),
+                poll_interval: Duration::from_secs(10),
+            },
         }
     }
 }
@@ -126,6 +165,18 @@ pub struct ServeArgs {
     /// The shop currency, an ISO 4217 code (prices are stored in its minor units).
     #[arg(long, env = "STOREFRONT_CURRENCY", default_value = "USD", value_parser = Currency::parse)]
     pub currency: Currency,
+    /// From address of order confirmations.
+    #[arg(long, env = "STOREFRONT_MAIL_FROM", default_value = "shop@localhost")]
+    pub mail_from: String,
+    /// Seconds before the first retry of a failed mail (doubles per attempt).
+    #[arg(long, env = "STOREFRONT_MAIL_RETRY_BASE", default_value_t = 5)]
+    pub mail_retry_base: u64,
+    /// Longest wait in seconds between two attempts to deliver a mail.
+    #[arg(long, env = "STOREFRONT_MAIL_RETRY_MAX", default_value_t = 3600)]
+    pub mail_retry_max: u64,
+    /// Seconds between two looks at the mail outbox.
+    #[arg(long, env = "STOREFRONT_MAIL_POLL_INTERVAL", default_value_t = 10)]
+    pub mail_poll_interval: u64,
 }
 
 impl ServeArgs {
@@ -150,6 +201,16 @@ impl ServeArgs {
         settings.currency = self.currency;
         settings.actor_idle_timeout = Duration::from_secs(self.actor_idle_secs.max(1));
         settings.payments = PaymentSettings::from_env(|key| std::env::var(key).ok(), self.demo);
+        settings.mail = MailSettings {
+            // Not a flag: the URL may carry the SMTP password, which must not show in `ps`.
+            smtp_url: std::env::var("STOREFRONT_SMTP_URL")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            from: self.mail_from,
+            retry_base: Duration::from_secs(self.mail_retry_base.max(1)),
+            retry_max: Duration::from_secs(self.mail_retry_max.max(self.mail_retry_base).max(1)),
+            poll_interval: Duration::from_secs(self.mail_poll_interval.max(1)),
+        };
         settings
     }
 }

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod mail;
 pub mod payments;
 pub mod services;
 pub mod startup;

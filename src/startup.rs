@@ -9,6 +9,7 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::demo;
 use crate::domain::{CartId, ProductId};
+use crate::mail::{MailSender, Mailer};
 use crate::services::Shop;
 use crate::store::Store;
 use actix::{Actor, Arbiter};
@@ -27,6 +28,7 @@ pub struct Application {
     state: web::Data<AppState>,
     demo_login: Option<demo::DemoLogins>,
     arbiters: Vec<Arbiter>,
+    mail_sender: MailSender,
 }
 
 /// Starts the event hub and the cart and inventory registries, whose actors
@@ -89,6 +91,9 @@ impl Application {
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
+        let (mailer, mail_sender) =
+            MailSender::start(store.clone(), &settings.mail, &settings.data_dir)
+                .context("starting the mail sender")?;
         let state = web::Data::new(AppState {
             settings,
             store,
@@ -96,6 +101,7 @@ impl Application {
             catalog,
             shop,
             metrics: Metrics::new()?,
+            mailer,
         });
         let server_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -153,6 +159,7 @@ impl Application {
             state,
             demo_login,
             arbiters,
+            mail_sender,
         })
     }
 
@@ -170,13 +177,21 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// Queues mail and wakes the sender (tests and callers outside handlers).
+    pub fn mailer(&self) -> Mailer {
+        self.state.mailer.clone()
+    }
+
     pub fn demo_logins(&self) -> Option<&demo::DemoLogins> {
         self.demo_login.as_ref()
     }
 
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then flushes.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let served = self.server.await;
+        // Stop the sender even if the server failed, so it releases the store.
+        self.mail_sender.stop().await;
+        served?;
         self.state.store.durable().await?;
         for arbiter in &self.arbiters {
             arbiter.stop();

@@ -41,6 +41,8 @@ pub struct AppState {
     /// Carts, checkout, orders and stock: the actor-backed services.
     pub shop: Shop,
     pub metrics: metrics::Metrics,
+    /// Wakes the mail sender after a confirmation was queued.
+    pub mailer: crate::mail::Mailer,
 }
 
 /// Registers every resource's routes.

@@ -94,6 +94,8 @@ pub struct Trees {
     pub webhook_events_by_id: sled::Tree,
     /// `payment_requests_by_key`: UserId ++ Idempotency-Key -> PaymentRequest.
     pub payment_requests_by_key: sled::Tree,
+    /// `outbox_by_id`: mail id (u64 BE) -> OutboxEntry, awaiting delivery (see `mail`).
+    pub outbox_by_id: sled::Tree,
 }
 
 impl Trees {
@@ -127,6 +129,7 @@ impl Trees {
             payments_by_transaction: db.open_tree("payments_by_transaction")?,
             webhook_events_by_id: db.open_tree("webhook_events_by_id")?,
             payment_requests_by_key: db.open_tree("payment_requests_by_key")?,
+            outbox_by_id: db.open_tree("outbox_by_id")?,
         })
     }
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod catalog;
 mod errors;
 mod helpers;
+mod mail;
 mod payments_providers;
 mod store;
 mod tokens;

@@ -1,0 +1,194 @@
+//! Turning an outbox entry into a sent message: over SMTP with lettre when an
+//! SMTP URL is configured, otherwise as an RFC 5322 `.eml` file under
+//! `<data_dir>/mail/sent/<id>.eml`.
+//!
+//! Both ways report success only when the message is out of our hands (the
+//! SMTP server accepted it with 250, or the file is fsynced and renamed into
+//! place), because the caller deletes the outbox entry on success.
+
+use super::outbox::OutboxEntry;
+use super::MailError;
+use crate::config::MailSettings;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A stalled SMTP server must not hold the outbox forever.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) enum Transport {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        /// `host:port`, the only part of the URL that is ever logged.
+        host: String,
+    },
+    Files {
+        dir: PathBuf,
+    },
+}
+
+/// A configured way out plus the From mailbox.
+pub(crate) struct Deliverer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+impl Deliverer {
+    /// Checks the configuration at start, so a typo stops the server instead
+    /// of failing every message later.
+    pub(crate) fn from_settings(
+        settings: &MailSettings,
+        data_dir: &Path,
+    ) -> Result<Self, MailError> {
+        let from: Mailbox = settings.from.parse().map_err(|e| MailError::Address {
+            address: settings.from.clone(),
+            reason: format!("{e}"),
+        })?;
+        let transport = match &settings.smtp_url {
+            Some(url) => {
+                let host = host_of(url)?;
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    // lettre's error text names the scheme, never the password.
+                    .map_err(|e| MailError::Config(format!("STOREFRONT_SMTP_URL for {host}: {e}")))?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build();
+                tracing::info!(smtp_host = %host, "mail goes out over SMTP");
+                Transport::Smtp { transport, host }
+            }
+            None => {
+                let dir = data_dir.join("mail").join("sent");
+                std::fs::create_dir_all(&dir)?;
+                tracing::info!(dir = %dir.display(), "no SMTP configured: mail is written as .eml files");
+                Transport::Files { dir }
+            }
+        };
+        Ok(Self { transport, from })
+    }
+
+    pub(crate) async fn deliver(&self, id: u64, entry: &OutboxEntry) -> Result<(), MailError> {
+        let message = build_message(id, entry, &self.from)?;
+        match &self.transport {
+            Transport::Smtp { transport, host } => {
+                transport.send(message).await.map_err(|e| MailError::Smtp {
+                    host: host.clone(),
+                    reason: e.to_string(),
+                })?;
+                Ok(())
+            }
+            Transport::Files { dir } => {
+                let dir = dir.clone();
+                let bytes = message.formatted();
+                actix_web::rt::task::spawn_blocking(move || write_eml(&dir, id, &bytes))
+                    .await
+                    .map_err(|e| MailError::File(std::io::Error::other(e.to_string())))??;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The RFC 5322 message for an entry. Message-ID and Date derive from the
+/// entry, so a second delivery after a crash is recognisably the same mail.
+fn build_message(id: u64, entry: &OutboxEntry, from: &Mailbox) -> Result<Message, MailError> {
+    let to: Mailbox = entry.message.to.parse().map_err(|e| MailError::Address {
+        address: entry.message.to.clone(),
+        reason: format!("{e}"),
+    })?;
+    let created = u64::try_from(entry.created_at).unwrap_or(0);
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(entry.message.subject.clone())
+        .message_id(Some(format!("<mail-{id}@{}>", from.email.domain())))
+        .date(SystemTime::UNIX_EPOCH + Duration::from_secs(created))
+        .header(ContentType::TEXT_PLAIN)
+        .body(entry.message.text_body.clone())
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
+/// Writes `<dir>/<id>.eml` so that a crash leaves either no file or the whole
+/// file: write a hidden temp file, fsync it, rename, fsync the directory.
+fn write_eml(dir: &Path, id: u64, bytes: &[u8]) -> std::io::Result<()> {
+    let temp = dir.join(format!(".{id}.eml.tmp"));
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, dir.join(format!("{id}.eml")))?;
+    // The rename must be on disk before the caller deletes the outbox entry.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// `host:port` of an SMTP URL, for logs and errors; user and password dropped.
+fn host_of(url: &str) -> Result<String, MailError> {
+    // Never echo the URL itself: it may contain the password.
+    let parsed = url::Url::parse(url)
+        .map_err(|e| MailError::Config(format!("STOREFRONT_SMTP_URL is not a URL: {e}")))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| MailError::Config("STOREFRONT_SMTP_URL has no host".into()))?;
+    Ok(match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logged_host_never_contains_the_credentials() {
+        assert_eq!(
+            host_of("smtps://user:s3cret@mail.example.com:465").unwrap(),
+            "mail.example.com:465"
+        );
+        assert_eq!(host_of("smtp://localhost").unwrap(), "localhost");
+        let error = host_of("not a url with s3cret").unwrap_err().to_string();
+        assert!(!error.contains("s3cret"), "{error}");
+    }
+
+    #[test]
+    fn bad_smtp_urls_and_from_addresses_are_start_up_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::config::Settings::for_data_dir(dir.path()).mail;
+        settings.smtp_url = Some("ftp://user:s3cret@host".into());
+        let error = Deliverer::from_settings(&settings, dir.path())
+            .err()
+            .expect("ftp is refused")
+            .to_string();
+        assert!(!error.contains("s3cret"), "{error}");
+        settings.smtp_url = None;
+        settings.from = "not an address".into();
+        assert!(Deliverer::from_settings(&settings, dir.path()).is_err());
+    }
+
+    #[test]
+    fn messages_carry_a_stable_id_and_date() {
+        let entry = OutboxEntry {
+            message: super::super::MailMessage {
+                to: "Alice <alice@example.com>".into(),
+                subject: "Your order".into(),
+                text_body: "Hello\n".into(),
+            },
+            attempts: 0,
+            next_attempt_at_ms: 0,
+            created_at: 1_700_000_000,
+            last_error: None,
+        };
+        let from: Mailbox = "shop@example.org".parse().unwrap();
+        let first = build_message(9, &entry, &from).unwrap().formatted();
+        let again = build_message(9, &entry, &from).unwrap().formatted();
+        assert_eq!(first, again);
+        let text = String::from_utf8(first).unwrap();
+        assert!(text.contains("Message-ID: <mail-9@example.org>"), "{text}");
+        assert!(
+            text.contains("To: \"Alice\" <alice@example.com>")
+                || text.contains("To: Alice <alice@example.com>"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The background sender: one task that delivers due outbox entries, one at a
+//! time, and sleeps until the next is due, the poll interval passes, someone
+//! calls `Mailer::wake`, or the server stops.
+//!
+//! Before it sends anything it waits for a group-commit flush that started
+//! after it read the outbox, so it never mails about an order that a crash
+//! could still undo. An entry is removed only after its delivery succeeded; a
+//! failure bumps `attempts`, keeps the error and schedules the next try with
+//! exponential backoff, and the entry is never dropped for failing.
+
+use super::deliver::Deliverer;
+use super::outbox::{backoff, is_due, retry_at, truncate_error, OutboxEntry};
+use super::{now_ms, MailError, MailMessage};
+use crate::config::MailSettings;
+use crate::store::Store;
+use actix_web::rt::task::JoinHandle;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// A cheap, cloneable handle for code that queues mail.
+#[derive(Clone)]
+pub struct Mailer {
+    store: Store,
+    wake: Arc<Notify>,
+}
+
+impl Mailer {
+    /// Asks the sender for a delivery pass now instead of at the next poll.
+    /// Call it after the `durable()` that covers an enqueued message.
+    pub fn wake(&self) {
+        // notify_one keeps a permit when the sender is busy, so a wake during
+        // a pass still causes another pass.
+        self.wake.notify_one();
+    }
+
+    /// Queues a message durably, wakes the sender and returns the mail id.
+    pub async fn enqueue(&self, message: &MailMessage) -> Result<u64, MailError> {
+        let id = self.store.enqueue_mail(message)?;
+        self.store.durable().await?;
+        self.wake();
+        Ok(id)
+    }
+}
+
+/// The running sender, owned by the application; `stop` ends it.
+pub struct MailSender {
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl MailSender {
+    /// Checks the mail settings and spawns the sender on the current actix
+    /// system. Must be called from inside that system (as `Application::build` is).
+    pub fn start(
+        store: Store,
+        settings: &MailSettings,
+        data_dir: &Path,
+    ) -> Result<(Mailer, MailSender), MailError> {
+        let deliverer = Deliverer::from_settings(settings, data_dir)?;
+        let wake = Arc::new(Notify::new());
+        let (shutdown, stopped) = watch::channel(false);
+        let worker = Worker {
+            store: store.clone(),
+            deliverer,
+            wake: wake.clone(),
+            stopped,
+            retry_base: settings.retry_base,
+            retry_max: settings.retry_max.max(settings.retry_base),
+            poll_interval: settings.poll_interval,
+        };
+        let task = actix_web::rt::spawn(worker.run());
+        Ok((Mailer { store, wake }, MailSender { shutdown, task }))
+    }
+
+    /// Stops the sender and waits for it. A delivery in flight is abandoned;
+    /// its entry stays queued and is sent again after the next start.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the mail sender ended abnormally");
+        }
+    }
+}
+
+struct Worker {
+    store: Store,
+    deliverer: Deliverer,
+    wake: Arc<Notify>,
+    stopped: watch::Receiver<bool>,
+    retry_base: Duration,
+    retry_max: Duration,
+    poll_interval: Duration,
+}
+
+/// How a pass ended.
+enum Pass {
+    /// Unix ms of the earliest entry still waiting, if any.
+    Done(Option<i64>),
+    Stopping,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        tracing::debug!("mail sender started");
+        loop {
+            let next_due = match self.pass().await {
+                Ok(Pass::Done(next_due)) => next_due,
+                Ok(Pass::Stopping) => break,
+                Err(e) => {
+                    // The store is failing; try again at the next poll.
+                    tracing::error!(error = %e, "mail outbox pass failed");
+                    None
+                }
+            };
+            let mut sleep_for = self.poll_interval;
+            if let Some(due) = next_due {
+                let until_due = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
+                sleep_for = sleep_for.min(Duration::from_millis(until_due));
+            }
+            tokio::select! {
+                _ = stop_requested(&mut self.stopped) => break,
+                _ = self.wake.notified() => {}
+                _ = actix_web::rt::time::sleep(sleep_for) => {}
+            }
+        }
+        tracing::debug!("mail sender stopped");
+    }
+
+    /// Delivers every entry that is due now.
+    async fn pass(&mut self) -> Result<Pass, MailError> {
+        let now = now_ms();
+        let (due, waiting): (Vec<_>, Vec<_>) = self
+            .store
+            .outbox()?
+            .into_iter()
+            .partition(|(_, entry)| is_due(entry, now));
+        let mut next_due = waiting.iter().map(|(_, e)| e.next_attempt_at_ms).min();
+        if due.is_empty() {
+            return Ok(Pass::Done(next_due));
+        }
+        // This flush starts after the read above, so every entry read (and
+        // the order written in its transaction) is on disk before any mail
+        // about it leaves.
+        self.store.durable().await?;
+        for (id, entry) in due {
+            let outcome = tokio::select! {
+                _ = stop_requested(&mut self.stopped) => return Ok(Pass::Stopping),
+                outcome = self.deliverer.deliver(id, &entry) => outcome,
+            };
+            match outcome {
+                Ok(()) => {
+                    self.store.remove_delivered_mail(id)?;
+                    tracing::info!(
+                        mail_id = id,
+                        attempts = entry.attempts + 1,
+                        "mail delivered"
+                    );
+                }
+                Err(error) => {
+                    let retry = self.record_failure(id, entry, &error)?;
+                    next_due = Some(next_due.map_or(retry, |d| d.min(retry)));
+                }
+            }
+        }
+        Ok(Pass::Done(next_due))
+    }
+
+    /// Keeps the entry with one more attempt, the error and the next try time.
+    fn record_failure(
+        &self,
+        id: u64,
+        mut entry: OutboxEntry,
+        error: &MailError,
+    ) -> Result<i64, MailError> {
+        entry.attempts = entry.attempts.saturating_add(1);
+        let delay = backoff(entry.attempts, self.retry_base, self.retry_max);
+        entry.next_attempt_at_ms = retry_at(delay);
+        entry.last_error = Some(truncate_error(&error.to_string()));
+        self.store.record_mail_failure(id, &entry)?;
+        tracing::warn!(
+            mail_id = id,
+            attempts = entry.attempts,
+            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %error,
+            "mail delivery failed; will retry"
+        );
+        Ok(entry.next_attempt_at_ms)
+    }
+}
+
+/// Resolves once a stop was requested or the application dropped its sender.
+async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
