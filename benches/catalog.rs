@@ -37,8 +37,21 @@ fn main() -> anyhow::Result<()> {
     println!("index rebuild from sled: {:.1?}", started.elapsed());
 
     let searches = [
-        "mug", "coffee mug", "blue", "creme", "crème teapot", "acme", "deluxe red", "kitchen knife",
-        "eco", "heavy duty spade", "nordic", "s", "toy train", "garden hose green", "lumen lamp",
+        "mug",
+        "coffee mug",
+        "blue",
+        "creme",
+        "crème teapot",
+        "acme",
+        "deluxe red",
+        "kitchen knife",
+        "eco",
+        "heavy duty spade",
+        "nordic",
+        "s",
+        "toy train",
+        "garden hose green",
+        "lumen lamp",
     ];
     let mut samples = Vec::new();
     let mut total = 0usize;
@@ -57,11 +70,20 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let (p50, p99) = percentiles(samples);
-    println!("search ({} queries): p50 {p50:.1?}, p99 {p99:.1?}", searches.len() * 100);
+    println!(
+        "search ({} queries): p50 {p50:.1?}, p99 {p99:.1?}",
+        searches.len() * 100
+    );
 
     let snapshot = index.snapshot();
     let kitchen = snapshot.category_by_slug("kitchen").map(|c| c.id);
-    let orders = [None, Some(SortOrder::Price), Some(SortOrder::PriceDesc), Some(SortOrder::Name), Some(SortOrder::Rating)];
+    let orders = [
+        None,
+        Some(SortOrder::Price),
+        Some(SortOrder::PriceDesc),
+        Some(SortOrder::Name),
+        Some(SortOrder::Rating),
+    ];
     let mut samples = Vec::new();
     for round in 0..300 {
         let t = Instant::now();
@@ -106,6 +128,9 @@ fn main() -> anyhow::Result<()> {
 
 fn snapshot_ids(index: &CatalogIndex, n: usize) -> Vec<storefront::domain::ProductId> {
     let snapshot = index.snapshot();
-    let (_, docs) = snapshot.query(&Query { limit: n, ..Query::default() });
+    let (_, docs) = snapshot.query(&Query {
+        limit: n,
+        ..Query::default()
+    });
     docs.iter().map(|d| d.product.id).collect()
 }

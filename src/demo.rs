@@ -4,8 +4,8 @@
 //! kept in `demo-credentials.txt` (0600) and printed at every demo start.
 
 use crate::auth::passwords::hash_blocking;
-use crate::domain::account::{Email, NewUser, Profile, Username};
 use crate::catalog::{generate, media};
+use crate::domain::account::{Email, NewUser, Profile, Username};
 use crate::domain::money::Currency;
 use crate::store::Store;
 use anyhow::Context;
@@ -69,11 +69,21 @@ async fn seed_catalog(store: &Store, currency: Currency) -> anyhow::Result<()> {
     let mut seq = generate::Seq::new(2024);
     for n in 1..=DEMO_PRODUCTS {
         let mut new = generate::product(n, &mut seq, &skeleton, currency);
-        let svg = generate::svg(&new.name, seq.next());
-        if store.trees.products_by_slug.contains_key(new.slug.as_bytes())? {
+        let svg = generate::svg(&new.name, seq.next_u64());
+        if store
+            .trees
+            .products_by_slug
+            .contains_key(new.slug.as_bytes())?
+        {
             continue;
         }
-        new.image = Some(media::save(store.data_dir(), "products", &format!("demo-{n}"), "svg", svg.as_bytes())?);
+        new.image = Some(media::save(
+            store.data_dir(),
+            "products",
+            &format!("demo-{n}"),
+            "svg",
+            svg.as_bytes(),
+        )?);
         store.create_product(new)?;
     }
     store.set_meta_flag(CATALOG_SEEDED_FLAG)?;

@@ -108,7 +108,8 @@ fn create_admin(username: &str, email: &str, data_dir: &std::path::Path) -> anyh
 fn seed_demo(data_dir: PathBuf) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let store = Store::open(&data_dir)?;
-        let logins = storefront::demo::seed(&store, storefront::domain::money::Currency::USD).await?;
+        let logins =
+            storefront::demo::seed(&store, storefront::domain::money::Currency::USD).await?;
         println!(
             "Demo shop seeded in {}: shopper '{}' / '{}', staff '{}' / '{}'",
             data_dir.display(),

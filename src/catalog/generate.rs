@@ -9,29 +9,168 @@ use crate::store::{Store, StoreError};
 
 /// (category, base price in cents, product nouns).
 const CATEGORIES: [(&str, i64, [&str; 6]); 10] = [
-    ("Kitchen", 1500, ["Chef's Knife", "Frying Pan", "Coffee Mug", "Cutting Board", "Teapot", "Whisk"]),
-    ("Garden", 2500, ["Spade", "Watering Can", "Pruning Shears", "Hose", "Planter", "Rake"]),
-    ("Electronics", 6000, ["Headphones", "Bluetooth Speaker", "USB Charger", "Keyboard", "Webcam", "Power Bank"]),
-    ("Books", 1200, ["Cookbook", "Travel Guide", "Novel", "Notebook", "Atlas", "Poetry Collection"]),
-    ("Sports", 3000, ["Yoga Mat", "Football", "Tennis Racket", "Water Bottle", "Dumbbell", "Jump Rope"]),
-    ("Toys", 1800, ["Puzzle", "Building Blocks", "Plush Bear", "Kite", "Board Game", "Toy Train"]),
-    ("Clothing", 2800, ["T-Shirt", "Hoodie", "Scarf", "Rain Jacket", "Socks", "Beanie"]),
-    ("Beauty", 1400, ["Face Cream", "Shampoo", "Lip Balm", "Hand Soap", "Perfume", "Hair Brush"]),
-    ("Office", 900, ["Desk Lamp", "Stapler", "Fountain Pen", "Planner", "Desk Organiser", "Sticky Notes"]),
-    ("Pets", 1600, ["Dog Bed", "Cat Toy", "Leash", "Food Bowl", "Scratching Post", "Pet Brush"]),
+    (
+        "Kitchen",
+        1500,
+        [
+            "Chef's Knife",
+            "Frying Pan",
+            "Coffee Mug",
+            "Cutting Board",
+            "Teapot",
+            "Whisk",
+        ],
+    ),
+    (
+        "Garden",
+        2500,
+        [
+            "Spade",
+            "Watering Can",
+            "Pruning Shears",
+            "Hose",
+            "Planter",
+            "Rake",
+        ],
+    ),
+    (
+        "Electronics",
+        6000,
+        [
+            "Headphones",
+            "Bluetooth Speaker",
+            "USB Charger",
+            "Keyboard",
+            "Webcam",
+            "Power Bank",
+        ],
+    ),
+    (
+        "Books",
+        1200,
+        [
+            "Cookbook",
+            "Travel Guide",
+            "Novel",
+            "Notebook",
+            "Atlas",
+            "Poetry Collection",
+        ],
+    ),
+    (
+        "Sports",
+        3000,
+        [
+            "Yoga Mat",
+            "Football",
+            "Tennis Racket",
+            "Water Bottle",
+            "Dumbbell",
+            "Jump Rope",
+        ],
+    ),
+    (
+        "Toys",
+        1800,
+        [
+            "Puzzle",
+            "Building Blocks",
+            "Plush Bear",
+            "Kite",
+            "Board Game",
+            "Toy Train",
+        ],
+    ),
+    (
+        "Clothing",
+        2800,
+        [
+            "T-Shirt",
+            "Hoodie",
+            "Scarf",
+            "Rain Jacket",
+            "Socks",
+            "Beanie",
+        ],
+    ),
+    (
+        "Beauty",
+        1400,
+        [
+            "Face Cream",
+            "Shampoo",
+            "Lip Balm",
+            "Hand Soap",
+            "Perfume",
+            "Hair Brush",
+        ],
+    ),
+    (
+        "Office",
+        900,
+        [
+            "Desk Lamp",
+            "Stapler",
+            "Fountain Pen",
+            "Planner",
+            "Desk Organiser",
+            "Sticky Notes",
+        ],
+    ),
+    (
+        "Pets",
+        1600,
+        [
+            "Dog Bed",
+            "Cat Toy",
+            "Leash",
+            "Food Bowl",
+            "Scratching Post",
+            "Pet Brush",
+        ],
+    ),
 ];
 
 const BRANDS: [&str; 8] = [
-    "Acmé", "Nordlicht", "Bellwether", "Kōbō", "Sunfield", "Ironbark", "Maison Café", "Lumen",
+    "Acmé",
+    "Nordlicht",
+    "Bellwether",
+    "Kōbō",
+    "Sunfield",
+    "Ironbark",
+    "Maison Café",
+    "Lumen",
 ];
 
 const ADJECTIVES: [&str; 16] = [
-    "Classic", "Deluxe", "Compact", "Organic", "Vintage", "Premium", "Eco", "Smart", "Crème",
-    "Rustic", "Ultra", "Handmade", "Nordic", "Travel", "Soft", "Heavy-Duty",
+    "Classic",
+    "Deluxe",
+    "Compact",
+    "Organic",
+    "Vintage",
+    "Premium",
+    "Eco",
+    "Smart",
+    "Crème",
+    "Rustic",
+    "Ultra",
+    "Handmade",
+    "Nordic",
+    "Travel",
+    "Soft",
+    "Heavy-Duty",
 ];
 
 const COLOURS: [&str; 10] = [
-    "Red", "Blue", "Forest Green", "Charcoal", "Ivory", "Sunset Orange", "Teal", "Plum", "Sand",
+    "Red",
+    "Blue",
+    "Forest Green",
+    "Charcoal",
+    "Ivory",
+    "Sunset Orange",
+    "Teal",
+    "Plum",
+    "Sand",
     "Crimson",
 ];
 
@@ -43,7 +182,7 @@ impl Seq {
         Seq(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -52,7 +191,7 @@ impl Seq {
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 
     fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
@@ -74,7 +213,11 @@ pub fn create_skeleton(store: &Store) -> Result<Skeleton, StoreError> {
         // Reused when present, so an interrupted seed can simply run again.
         let id = match store.category_by_slug(&slugify(name))? {
             Some(existing) => existing.id,
-            None => store.create_category(name.into(), slugify(name), Some(description))?.id,
+            None => {
+                store
+                    .create_category(name.into(), slugify(name), Some(description))?
+                    .id
+            }
         };
         categories.push(id);
     }
@@ -97,7 +240,12 @@ pub fn product(n: u64, seq: &mut Seq, skeleton: &Skeleton, currency: Currency) -
     let adjective = seq.pick(&ADJECTIVES);
     let colour = seq.pick(&COLOURS);
     let brand = (seq.below(5) != 0)
-        .then(|| skeleton.brands.get(seq.below(skeleton.brands.len() as u64) as usize).copied())
+        .then(|| {
+            skeleton
+                .brands
+                .get(seq.below(skeleton.brands.len() as u64) as usize)
+                .copied()
+        })
         .flatten();
     let name = format!("{adjective} {colour} {noun}");
     // Prices end in .99, .49 or .00 like a real shop's.
