@@ -69,7 +69,7 @@ async fn seed_catalog(store: &Store, currency: Currency) -> anyhow::Result<()> {
     let mut seq = generate::Seq::new(2024);
     for n in 1..=DEMO_PRODUCTS {
         let mut new = generate::product(n, &mut seq, &skeleton, currency);
-        let svg = generate::svg(&new.name, seq.next());
+        let svg = generate::svg(&new.name, seq.next_u64());
         if store
             .trees
             .products_by_slug
