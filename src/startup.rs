@@ -2,6 +2,7 @@
 //! loads secrets, seeds the demo shop if asked, binds the listener and
 //! builds the HTTP server.
 
+use crate::actors::registry::StopRegistry;
 use crate::actors::{CartActor, EventHub, InventoryActor, Registry};
 use crate::api::{self, extract, metrics::Metrics, AppState};
 use crate::auth::{secret, Accounts};
@@ -191,11 +192,16 @@ impl Application {
         let served = self.server.await;
         // Stop the sender even if the server failed, so it releases the store.
         self.mail_sender.stop().await;
-        served?;
-        self.state.store.durable().await?;
+        let flushed = self.state.store.durable().await;
+        // Every handle on the store must go so the data directory is free
+        // for the next process (or the next server in the same process).
+        let _ = self.state.shop.carts.send(StopRegistry).await;
+        let _ = self.state.shop.inventory.send(StopRegistry).await;
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
+        served?;
+        flushed?;
         Ok(())
     }
 }

@@ -13,10 +13,11 @@ use super::inventory::{Commit, InventoryActor, Release, ReservationId, Reserve};
 use super::registry::{Lookup, Registry, Shutdown};
 use crate::domain::cart::{Cart, CartChange, CartError, CartLine, CartOwner};
 use crate::domain::catalog::Product;
-use crate::domain::money::Currency;
+use crate::domain::money::{format_minor, Currency};
 use crate::domain::order::{Order, OrderItem, OrderStatus, PaymentStatus, ShippingAddress};
 use crate::domain::time::now_unix;
 use crate::domain::{CartId, OrderId, ProductId, UserId};
+use crate::mail::{render_order_confirmation, ConfirmationLine, OrderConfirmation, PreparedMail};
 use crate::store::orders::{CheckoutCommit, CheckoutWrite};
 use crate::store::{Store, StoreError};
 use actix::prelude::*;
@@ -54,6 +55,8 @@ pub enum CartFailure {
 pub struct PlaceOrder {
     pub order_id: OrderId,
     pub user_id: UserId,
+    /// (username, email) for the confirmation mail.
+    pub customer: (String, String),
     pub shipping: ShippingAddress,
     /// The catalog's products for the cart's lines, read just before.
     pub products: HashMap<ProductId, Product>,
@@ -162,6 +165,13 @@ impl CartActor {
             created_at: now,
             updated_at: now,
         };
+        let confirmation = match confirmation_mail(&self.store, &order, &plan.customer) {
+            Ok(mail) => mail,
+            Err(e) => {
+                release_all(&reserved);
+                return Err(CheckoutError::Store(e));
+            }
+        };
         let mut emptied = self.cart.clone();
         emptied
             .apply(CartChange::Clear, now)
@@ -170,6 +180,7 @@ impl CartActor {
             order: &order,
             emptied_cart: &emptied,
             idempotency: plan.idempotency.as_ref().map(|(k, h)| (k.as_str(), *h)),
+            confirmation: Some(&confirmation),
         });
         match outcome {
             Ok(CheckoutCommit::Placed) => {
@@ -215,6 +226,49 @@ impl CartActor {
             }
         }
     }
+}
+
+/// The order-confirmation mail, encoded for the outbox.
+fn confirmation_mail(
+    store: &Store,
+    order: &Order,
+    (username, email): &(String, String),
+) -> Result<PreparedMail, StoreError> {
+    let currency = order.currency;
+    let address = &order.shipping_address;
+    let message = render_order_confirmation(&OrderConfirmation {
+        order_id: order.id.0,
+        customer_username: username.clone(),
+        customer_email: email.clone(),
+        lines: order
+            .items
+            .iter()
+            .map(|item| ConfirmationLine {
+                product_name: item.product_name.clone(),
+                quantity: u32::try_from(item.quantity).unwrap_or(u32::MAX),
+                unit_price: format_minor(item.price_at_purchase, currency),
+                line_total: format_minor(
+                    item.price_at_purchase.saturating_mul(item.quantity),
+                    currency,
+                ),
+            })
+            .collect(),
+        total: format_minor(order.total, currency),
+        currency: currency.code().to_owned(),
+        shipping_address: [
+            &address.name,
+            &address.address,
+            &address.city,
+            &address.postal_code,
+            &address.country,
+        ]
+        .into_iter()
+        .filter(|line| !line.trim().is_empty())
+        .cloned()
+        .collect(),
+        created_at: order.created_at,
+    });
+    PreparedMail::new(store.next_id()?, &message, order.created_at)
 }
 
 /// Reserves every line at once; all or nothing.

@@ -30,6 +30,11 @@ impl<A: Actor> Message for Lookup<A> {
     type Result = Addr<A>;
 }
 
+/// Stops the registry and lets go of its actors (server shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopRegistry;
+
 /// How many actors are alive (for tests and metrics).
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -136,5 +141,17 @@ where
     type Result = usize;
     fn handle(&mut self, _: LiveCount, _: &mut Context<Self>) -> usize {
         self.actors.values().filter(|(a, _)| a.connected()).count()
+    }
+}
+
+impl<A> Handler<StopRegistry> for Registry<A>
+where
+    A: Actor<Context = Context<A>> + Handler<Shutdown>,
+{
+    type Result = ();
+    fn handle(&mut self, _: StopRegistry, ctx: &mut Context<Self>) {
+        // Dropping the addresses and the factory releases their store handles.
+        self.actors.clear();
+        ctx.stop();
     }
 }

@@ -97,7 +97,11 @@ pub async fn checkout(
     let idempotency = key.map(|k| (k, Sha256::digest(&body).into()));
     let outcome = state.shop.checkout(&identity, address, idempotency).await?;
     Ok(match outcome {
-        CheckoutOutcome::Placed(order) => HttpResponse::Created().json(OrderView::new(&order)),
+        CheckoutOutcome::Placed(order) => {
+            // The confirmation is in the outbox and flushed: send it now.
+            state.mailer.wake();
+            HttpResponse::Created().json(OrderView::new(&order))
+        }
         CheckoutOutcome::Replayed(order) => HttpResponse::Created()
             .insert_header(("Idempotent-Replayed", "true"))
             .json(OrderView::new(&order)),

@@ -59,6 +59,7 @@ impl Shop {
         let plan = PlaceOrder {
             order_id: OrderId(self.store.next_id()?),
             user_id: user.id,
+            customer: (user.username.clone(), user.email.clone()),
             shipping,
             products,
             currency: self.catalog.currency(),

@@ -15,6 +15,7 @@ use crate::domain::inventory::StockLevel;
 use crate::domain::order::{check_transition, Order, OrderStatus, Requester, TransitionError};
 use crate::domain::time::now_unix;
 use crate::domain::{OrderId, ProductId, UserId};
+use crate::mail::{enqueue_in_tx, PreparedMail};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
@@ -40,6 +41,8 @@ pub struct CheckoutWrite<'a> {
     pub emptied_cart: &'a Cart,
     /// (Idempotency-Key, SHA-256 of the request body).
     pub idempotency: Option<(&'a str, [u8; 32])>,
+    /// The order confirmation, queued in the outbox in the same transaction.
+    pub confirmation: Option<&'a PreparedMail>,
 }
 
 enum Abort {
@@ -85,48 +88,55 @@ impl Store {
             &t.order_items_by_product,
             &t.carts_by_id,
             &t.checkouts_by_key,
+            &t.outbox_by_id,
         )
-            .transaction(|(stock, orders, by_user, by_product, carts, keys)| {
-                let fail = |e: StoreError| ConflictableTransactionError::Abort(Abort::Store(e));
-                if let Some((key, body_hash)) = &write.idempotency {
-                    if let Some(seen) = keys.get(key_of(order.user_id, key))? {
-                        let order_id = OrderId::from_key(&seen[32..])
-                            .ok_or_else(|| fail(StoreError::Corrupt("idempotency entry".into())))?;
-                        return Err(ConflictableTransactionError::Abort(Abort::Done(
-                            CheckoutCommit::Replayed {
-                                order_id,
-                                same_request: seen[..32] == body_hash[..],
-                            },
-                        )));
+            .transaction(
+                |(stock, orders, by_user, by_product, carts, keys, outbox)| {
+                    let fail = |e: StoreError| ConflictableTransactionError::Abort(Abort::Store(e));
+                    if let Some((key, body_hash)) = &write.idempotency {
+                        if let Some(seen) = keys.get(key_of(order.user_id, key))? {
+                            let order_id = OrderId::from_key(&seen[32..]).ok_or_else(|| {
+                                fail(StoreError::Corrupt("idempotency entry".into()))
+                            })?;
+                            return Err(ConflictableTransactionError::Abort(Abort::Done(
+                                CheckoutCommit::Replayed {
+                                    order_id,
+                                    same_request: seen[..32] == body_hash[..],
+                                },
+                            )));
+                        }
                     }
-                }
-                for (product_id, quantity) in order.units() {
-                    let key = product_id.to_key();
-                    let level: StockLevel = match stock.get(key)? {
-                        Some(bytes) => decode(&bytes).map_err(fail)?,
-                        None => StockLevel::default(),
-                    };
-                    let Ok(next) = level.apply(-quantity, 0) else {
-                        return Err(ConflictableTransactionError::Abort(Abort::Done(
-                            CheckoutCommit::Short {
-                                product_id,
-                                available: level.on_hand,
-                            },
-                        )));
-                    };
-                    stock.insert(&key, encode(&next).map_err(fail)?)?;
-                    by_product.insert(&pair_key(key, order.id.to_key()), &[])?;
-                }
-                orders.insert(&order.id.to_key(), order_bytes.as_slice())?;
-                by_user.insert(&pair_key(order.user_id.to_key(), order.id.to_key()), &[])?;
-                carts.insert(&write.emptied_cart.id.to_key(), cart_bytes.as_slice())?;
-                if let Some((key, body_hash)) = &write.idempotency {
-                    let mut value = body_hash.to_vec();
-                    value.extend_from_slice(&order.id.to_key());
-                    keys.insert(key_of(order.user_id, key), value)?;
-                }
-                Ok(())
-            });
+                    for (product_id, quantity) in order.units() {
+                        let key = product_id.to_key();
+                        let level: StockLevel = match stock.get(key)? {
+                            Some(bytes) => decode(&bytes).map_err(fail)?,
+                            None => StockLevel::default(),
+                        };
+                        let Ok(next) = level.apply(-quantity, 0) else {
+                            return Err(ConflictableTransactionError::Abort(Abort::Done(
+                                CheckoutCommit::Short {
+                                    product_id,
+                                    available: level.on_hand,
+                                },
+                            )));
+                        };
+                        stock.insert(&key, encode(&next).map_err(fail)?)?;
+                        by_product.insert(&pair_key(key, order.id.to_key()), &[])?;
+                    }
+                    orders.insert(&order.id.to_key(), order_bytes.as_slice())?;
+                    by_user.insert(&pair_key(order.user_id.to_key(), order.id.to_key()), &[])?;
+                    carts.insert(&write.emptied_cart.id.to_key(), cart_bytes.as_slice())?;
+                    if let Some((key, body_hash)) = &write.idempotency {
+                        let mut value = body_hash.to_vec();
+                        value.extend_from_slice(&order.id.to_key());
+                        keys.insert(key_of(order.user_id, key), value)?;
+                    }
+                    if let Some(mail) = write.confirmation {
+                        enqueue_in_tx(outbox, mail)?;
+                    }
+                    Ok(())
+                },
+            );
         match result {
             Ok(()) => Ok(CheckoutCommit::Placed),
             Err(TransactionError::Abort(Abort::Done(outcome))) => Ok(outcome),

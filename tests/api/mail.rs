@@ -417,3 +417,62 @@ async fn mail_queued_inside_a_transaction_is_sent_only_if_the_transaction_commit
     .await;
     assert!(!eml_path(&app.data_dir, aborted.id()).exists());
 }
+
+#[actix_web::test]
+async fn a_checkout_leaves_an_order_confirmation_for_the_shopper() {
+    let app = crate::helpers::spawn_app().await;
+    let staff = app.staff("boss").await;
+    let category = crate::helpers::body(
+        app.post(
+            "/api/categories/",
+            Some(&staff.access),
+            &serde_json::json!({"name": "Kitchen"}),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_u64()
+        .unwrap();
+    let product = crate::helpers::body(
+        app.post(
+            "/api/products/",
+            Some(&staff.access),
+            &serde_json::json!({"name": "Blue Mug", "price": "12.50", "category": category, "stock": 5}),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_u64()
+        .unwrap();
+    let shopper = app.shopper("ann").await;
+    let added = app
+        .post(
+            "/api/cart/add/",
+            Some(&shopper.access),
+            &serde_json::json!({"product_id": product, "quantity": 2}),
+        )
+        .await;
+    assert_eq!(added.status(), reqwest::StatusCode::OK);
+    let address = serde_json::json!({"shipping_address": {"address": "1 Main St", "city": "Lyon", "country": "FR"}});
+    let placed = app
+        .post("/api/checkout/", Some(&shopper.access), &address)
+        .await;
+    assert_eq!(placed.status(), reqwest::StatusCode::CREATED);
+    let order_id = crate::helpers::body(placed).await["id"].as_u64().unwrap();
+
+    let sent = app.data_dir.join("mail").join("sent");
+    let text = eventually("the confirmation file", || {
+        std::fs::read_dir(&sent)
+            .ok()?
+            .filter_map(Result::ok)
+            .find(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .and_then(|e| std::fs::read_to_string(e.path()).ok())
+    })
+    .await;
+    assert!(text.contains("To: ann@example.com"), "{text}");
+    assert!(text.contains(&order_id.to_string()), "{text}");
+    assert!(
+        text.contains("Blue Mug") && text.contains("25.00"),
+        "{text}"
+    );
+}
