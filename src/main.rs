@@ -32,6 +32,17 @@ enum Command {
         #[arg(long, env = "STOREFRONT_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
     },
+    /// Import products from a CSV file (name, description, price, category,
+    /// brand, stock, image_url) into a stopped shop's data directory.
+    Import {
+        /// The CSV file, with a header row.
+        file: PathBuf,
+        #[arg(long, env = "STOREFRONT_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The shop currency the prices are in.
+        #[arg(long, env = "STOREFRONT_CURRENCY", default_value = "USD")]
+        currency: String,
+    },
     /// Seed the demo shop into a data directory without serving it.
     SeedDemo {
         #[arg(long, env = "STOREFRONT_DATA_DIR", default_value = "./data")]
@@ -50,6 +61,11 @@ fn main() {
             data_dir,
         } => create_admin(&username, &email, &data_dir),
         Command::SeedDemo { data_dir } => seed_demo(data_dir),
+        Command::Import {
+            file,
+            data_dir,
+            currency,
+        } => import(&file, &data_dir, &currency),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -120,4 +136,30 @@ fn seed_demo(data_dir: PathBuf) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+fn import(
+    file: &std::path::Path,
+    data_dir: &std::path::Path,
+    currency: &str,
+) -> anyhow::Result<()> {
+    let currency =
+        storefront::domain::money::Currency::parse(currency).map_err(anyhow::Error::msg)?;
+    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let store = Store::open(data_dir)?;
+    let catalog = storefront::catalog::Catalog::open(store, currency)?;
+    let report =
+        storefront::catalog::import::import_products(&catalog, input, |done, rejected| {
+            eprint!("\rimported {done} products, {rejected} rows rejected");
+        })?;
+    eprintln!();
+    for (line, problem) in &report.rejected {
+        println!("line {line}: {problem}");
+    }
+    println!(
+        "Imported {} products; {} rows rejected.",
+        report.imported,
+        report.rejected.len()
+    );
+    Ok(())
 }

@@ -6,6 +6,7 @@
 //! writer lock), and (3) acknowledged only after `store.durable()`.
 
 pub mod generate;
+pub mod import;
 pub mod index;
 pub mod media;
 

@@ -5,6 +5,7 @@ mod accounts;
 mod catalog;
 mod errors;
 mod helpers;
+mod import;
 mod mail;
 mod payments_providers;
 mod store;
