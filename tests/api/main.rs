@@ -2,8 +2,11 @@
 //! its own temporary data directory and talks HTTP to it.
 
 mod accounts;
+mod cart;
 mod catalog;
+mod checkout;
 mod errors;
 mod helpers;
+mod orders;
 mod store;
 mod tokens;
