@@ -10,7 +10,7 @@
 //! transaction as the order.
 
 use super::inventory::{Commit, InventoryActor, Release, ReservationId, Reserve};
-use super::registry::{Lookup, Registry, Shutdown};
+use super::registry::{ask, Registry, Shutdown};
 use crate::domain::cart::{Cart, CartChange, CartError, CartLine, CartOwner};
 use crate::domain::catalog::Product;
 use crate::domain::money::Currency;
@@ -24,17 +24,17 @@ use futures_util::future::join_all;
 use std::collections::HashMap;
 
 /// The cart as it is now.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Cart")]
 pub struct GetCart;
 
 /// Applies a change; the reply is the new cart or why it was refused.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<Cart, CartFailure>")]
 pub struct ChangeCart(pub CartChange);
 
 /// Empties and deletes an anonymous cart, returning its lines (merge at login).
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<Vec<CartLine>, StoreError>")]
 pub struct DrainCart {
     pub token_hash: Vec<u8>,
@@ -49,7 +49,7 @@ pub enum CartFailure {
 }
 
 /// Turns this cart into an order.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<Placed, CheckoutError>")]
 pub struct PlaceOrder {
     pub order_id: OrderId,
@@ -226,13 +226,14 @@ async fn reserve_all(
     let attempts = join_all(lines.iter().map(|line| {
         let registry = registry.clone();
         async move {
-            let addr = registry.send(Lookup::new(line.product_id.0)).await?;
-            let answer = addr
-                .send(Reserve {
+            ask(
+                &registry,
+                line.product_id.0,
+                Reserve {
                     quantity: line.quantity,
-                })
-                .await?;
-            Ok::<_, MailboxError>((addr, answer))
+                },
+            )
+            .await
         }
     }))
     .await;

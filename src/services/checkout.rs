@@ -7,12 +7,13 @@ use super::orders::OrderView;
 use super::{Shop, ShopError};
 use crate::actors::cart::{CheckoutError, GetCart, PlaceOrder};
 use crate::actors::hub::{Event, Publish};
-use crate::actors::registry::Lookup;
+use crate::actors::registry::{ask, Lookup};
 use crate::auth::Identity;
 use crate::domain::order::{Order, ShippingAddress};
 use crate::domain::validation::bounded_text;
 use crate::domain::{FieldErrors, OrderId};
 use crate::store::StoreError;
+use actix::MailboxError;
 use std::collections::HashMap;
 
 /// A shipping address as a client sends it; missing fields come from the profile.
@@ -48,8 +49,7 @@ impl Shop {
         }
         let shipping = self.shipping_address(caller, address.unwrap_or_default())?;
         let cart_id = self.store.ensure_user_cart(user.id)?;
-        let actor = self.carts.send(Lookup::new(cart_id.0)).await?;
-        let cart = actor.send(GetCart).await?;
+        let (actor, cart) = ask(&self.carts, cart_id.0, GetCart).await?;
         let mut products = HashMap::new();
         for line in &cart.lines {
             if let Some(product) = self.store.product(line.product_id)? {
@@ -66,9 +66,33 @@ impl Shop {
         };
         // Run to completion even if the client disconnects: reservations
         // must be committed or released, never abandoned mid-way.
-        let placed = actix_web::rt::spawn(async move { actor.send(plan).await })
-            .await
-            .map_err(|_| ShopError::Unavailable)??;
+        let (carts, store, read_version) = (self.carts.clone(), self.store.clone(), cart.version);
+        let placed = actix_web::rt::spawn(async move {
+            let mut actor = actor;
+            for attempt in 1.. {
+                match actor.send(plan.clone()).await {
+                    Err(MailboxError::Closed) if attempt < 3 => {
+                        // The actor stopped (idle) before the order reached
+                        // it. If the stored cart is still the one read
+                        // above, nothing was placed and a fresh actor takes
+                        // the order; otherwise the outcome is unknown: 503.
+                        let unchanged = store
+                            .cart(cart_id)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|c| c.version == read_version);
+                        if !unchanged {
+                            return Err(MailboxError::Closed);
+                        }
+                        actor = carts.send(Lookup::new(cart_id.0)).await?;
+                    }
+                    other => return other,
+                }
+            }
+            Err(MailboxError::Closed)
+        })
+        .await
+        .map_err(|_| ShopError::Unavailable)??;
         let placed = match placed {
             Ok(placed) => placed,
             Err(CheckoutError::EmptyCart) => {

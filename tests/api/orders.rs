@@ -625,3 +625,124 @@ async fn every_acknowledged_order_survives_a_kill_9_mid_storm_and_stock_balances
         started.elapsed()
     );
 }
+
+#[actix_web::test]
+async fn checkouts_and_cancels_racing_on_one_product_keep_the_inventory_figure_exact() {
+    let s = shop().await;
+    let shoppers = s.app.shoppers("churner", 24).await;
+    let address = address_body();
+    let empty = json!({});
+    join_all(shoppers.iter().map(|user| {
+        let (app, address, empty, drum) = (&s.app, &address, &empty, s.drum);
+        async move {
+            for _ in 0..6 {
+                let added = app
+                    .post(
+                        "/api/cart/add/",
+                        Some(&user.access),
+                        &json!({"product_id": drum, "quantity": 1}),
+                    )
+                    .await;
+                if added.status() != StatusCode::OK {
+                    continue;
+                }
+                let response = app.checkout(user, None, address).await;
+                match response.status() {
+                    StatusCode::CREATED => {
+                        let order = id(&body(response).await);
+                        let cancel = app
+                            .post(
+                                &format!("/api/orders/{order}/cancel/"),
+                                Some(&user.access),
+                                empty,
+                            )
+                            .await;
+                        assert_eq!(cancel.status(), StatusCode::OK);
+                    }
+                    StatusCode::CONFLICT => {}
+                    other => panic!("checkout: {other}"),
+                }
+            }
+        }
+    }))
+    .await;
+    let stored = s
+        .app
+        .store
+        .stock_level(storefront::domain::ProductId(s.drum))
+        .unwrap()
+        .unwrap();
+    let shown = s.app.stock_of(s.drum, None).await;
+    assert_eq!(
+        shown, stored.on_hand,
+        "the inventory owner's figure is the stored one"
+    );
+    let sold = units_sold(&s.app.all_orders(&s.staff, "").await);
+    assert_eq!(
+        stored.received,
+        stored.on_hand + sold.get(&s.drum).copied().unwrap_or(0)
+    );
+    // A staff count is applied from the owner's figure: it must land exactly.
+    let r = s
+        .app
+        .patch(
+            &format!("/api/products/{}/", s.drum),
+            Some(&s.staff.access),
+            &json!({"stock": 7}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let after = s
+        .app
+        .store
+        .stock_level(storefront::domain::ProductId(s.drum))
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.on_hand, 7, "stored stock after a count of 7");
+    assert_eq!(s.app.stock_of(s.drum, None).await, 7);
+}
+
+#[actix_web::test]
+async fn actors_stopped_for_idleness_mid_storm_cost_no_request_a_5xx() {
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.actor_idle_timeout = Duration::from_millis(1);
+    })
+    .await;
+    let staff = app.staff("sweeper").await;
+    let shelf = app.category(&staff, "Shelf").await;
+    let product = app.product(&staff, shelf, "Lantern", "8.00", 20).await;
+    let shoppers = app.shoppers("idler", 60).await;
+    let address = address_body();
+    let answers = join_all(shoppers.iter().map(|user| {
+        let (app, address) = (&app, &address);
+        async move {
+            let mut statuses = Vec::new();
+            for _ in 0..3 {
+                let added = app
+                    .post(
+                        "/api/cart/add/",
+                        Some(&user.access),
+                        &json!({"product_id": product, "quantity": 1}),
+                    )
+                    .await;
+                statuses.push(added.status());
+                statuses.push(app.checkout(user, None, address).await.status());
+            }
+            statuses
+        }
+    }))
+    .await;
+    let statuses: Vec<StatusCode> = answers.into_iter().flatten().collect();
+    let failed: Vec<&StatusCode> = statuses.iter().filter(|s| s.is_server_error()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} server errors: {failed:?}",
+        failed.len()
+    );
+    let placed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    assert_eq!(placed, 20, "every unit sold, none twice");
+    assert_eq!(app.stock_of(product, None).await, 0);
+}
