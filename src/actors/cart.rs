@@ -57,6 +57,9 @@ pub struct PlaceOrder {
     pub shipping: ShippingAddress,
     /// The catalog's products for the cart's lines, read just before.
     pub products: HashMap<ProductId, Product>,
+    /// The cart version those lines were read at; a cart changed since
+    /// is refused with `CartChanged` so the caller reads it again.
+    pub cart_version: u64,
     pub currency: Currency,
     /// (Idempotency-Key, SHA-256 of the request body).
     pub idempotency: Option<(String, [u8; 32])>,
@@ -80,6 +83,8 @@ pub struct ShortLine {
 pub enum CheckoutError {
     #[error("the cart is empty")]
     EmptyCart,
+    #[error("the cart changed while checking out")]
+    CartChanged,
     #[error("some products are no longer for sale")]
     Unavailable(Vec<(ProductId, String)>),
     #[error("not enough stock")]
@@ -316,6 +321,8 @@ impl Handler<PlaceOrder> for CartActor {
             .collect();
         let early = if lines.is_empty() {
             Some(CheckoutError::EmptyCart)
+        } else if self.cart.version != plan.cart_version {
+            Some(CheckoutError::CartChanged)
         } else if !unavailable.is_empty() {
             Some(CheckoutError::Unavailable(unavailable))
         } else {

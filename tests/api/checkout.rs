@@ -520,3 +520,36 @@ async fn checkout_answer(app: &TestApp, user: &TestUser) -> (StatusCode, Value) 
     let status = response.status();
     (status, body(response).await)
 }
+
+#[actix_web::test]
+async fn a_cart_change_racing_a_checkout_ends_in_the_cart_or_in_the_order() {
+    let s = shop().await;
+    let user = s.app.shopper("fidget").await;
+    let address = address_body();
+    for round in 0..15 {
+        s.app.add_to_cart(&user, s.cup, 1).await;
+        let kettle = json!({"product_id": s.kettle, "quantity": 1});
+        let add = s.app.post("/api/cart/add/", Some(&user.access), &kettle);
+        let (added, placed) = futures_util::join!(add, s.app.checkout(&user, None, &address));
+        assert_eq!(added.status(), StatusCode::OK, "round {round}");
+        let status = placed.status();
+        let order = body(placed).await;
+        assert_eq!(status, StatusCode::CREATED, "round {round}: {order}");
+        let in_order = order["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["product_id"] == s.kettle);
+        let cart = body(s.app.get("/api/cart/", Some(&user.access)).await).await;
+        let in_cart = cart["items"].as_array().unwrap().len();
+        assert_eq!(
+            (in_order, in_cart),
+            if in_order { (true, 0) } else { (false, 1) },
+            "round {round}: the kettle is in exactly one place"
+        );
+        s.app.delete("/api/cart/", Some(&user.access)).await;
+        if s.app.stock_of(s.kettle, None).await == 0 {
+            break;
+        }
+    }
+}
