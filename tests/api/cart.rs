@@ -139,6 +139,9 @@ async fn an_anonymous_add_returns_a_token_that_works_as_header_and_as_cookie() {
     );
 }
 
+/// A cart request, the lines expected after it, and why.
+type Step = (Method, String, Option<Value>, Vec<(u64, i64)>, &'static str);
+
 #[actix_web::test]
 async fn add_set_remove_and_clear_each_raise_the_version() {
     let s = shop().await;
@@ -147,7 +150,7 @@ async fn add_set_remove_and_clear_each_raise_the_version() {
     let empty = user_cart(&s.app, &user).await;
     let mut version = empty["version"].as_u64().unwrap();
 
-    let steps: Vec<(Method, String, Option<Value>, Vec<(u64, i64)>, &str)> = vec![
+    let steps: Vec<Step> = vec![
         (
             Method::POST,
             "/api/cart/add/".into(),
