@@ -10,7 +10,7 @@
 //! transaction as the order.
 
 use super::inventory::{Commit, InventoryActor, Release, ReservationId, Reserve};
-use super::registry::{Lookup, Registry, Shutdown};
+use super::registry::{ask, Registry, Shutdown};
 use crate::domain::cart::{Cart, CartChange, CartError, CartLine, CartOwner};
 use crate::domain::catalog::Product;
 use crate::domain::money::{format_minor, Currency};
@@ -25,17 +25,17 @@ use futures_util::future::join_all;
 use std::collections::HashMap;
 
 /// The cart as it is now.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Cart")]
 pub struct GetCart;
 
 /// Applies a change; the reply is the new cart or why it was refused.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<Cart, CartFailure>")]
 pub struct ChangeCart(pub CartChange);
 
 /// Empties and deletes an anonymous cart, returning its lines (merge at login).
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<Vec<CartLine>, StoreError>")]
 pub struct DrainCart {
     pub token_hash: Vec<u8>,
@@ -50,7 +50,7 @@ pub enum CartFailure {
 }
 
 /// Turns this cart into an order.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<Placed, CheckoutError>")]
 pub struct PlaceOrder {
     pub order_id: OrderId,
@@ -60,6 +60,9 @@ pub struct PlaceOrder {
     pub shipping: ShippingAddress,
     /// The catalog's products for the cart's lines, read just before.
     pub products: HashMap<ProductId, Product>,
+    /// The cart version those lines were read at; a cart changed since
+    /// is refused with `CartChanged` so the caller reads it again.
+    pub cart_version: u64,
     pub currency: Currency,
     /// (Idempotency-Key, SHA-256 of the request body).
     pub idempotency: Option<(String, [u8; 32])>,
@@ -83,6 +86,8 @@ pub struct ShortLine {
 pub enum CheckoutError {
     #[error("the cart is empty")]
     EmptyCart,
+    #[error("the cart changed while checking out")]
+    CartChanged,
     #[error("some products are no longer for sale")]
     Unavailable(Vec<(ProductId, String)>),
     #[error("not enough stock")]
@@ -280,13 +285,14 @@ async fn reserve_all(
     let attempts = join_all(lines.iter().map(|line| {
         let registry = registry.clone();
         async move {
-            let addr = registry.send(Lookup::new(line.product_id.0)).await?;
-            let answer = addr
-                .send(Reserve {
+            ask(
+                &registry,
+                line.product_id.0,
+                Reserve {
                     quantity: line.quantity,
-                })
-                .await?;
-            Ok::<_, MailboxError>((addr, answer))
+                },
+            )
+            .await
         }
     }))
     .await;
@@ -369,6 +375,8 @@ impl Handler<PlaceOrder> for CartActor {
             .collect();
         let early = if lines.is_empty() {
             Some(CheckoutError::EmptyCart)
+        } else if self.cart.version != plan.cart_version {
+            Some(CheckoutError::CartChanged)
         } else if !unavailable.is_empty() {
             Some(CheckoutError::Unavailable(unavailable))
         } else {

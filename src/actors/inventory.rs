@@ -32,7 +32,7 @@ static NEXT_RESERVATION: AtomicU64 = AtomicU64::new(1);
 pub struct ReservationId(u64);
 
 /// Holds `quantity` units for a checkout.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<ReservationId, Shortage>")]
 pub struct Reserve {
     pub quantity: i64,
@@ -56,7 +56,7 @@ pub struct Commit(pub ReservationId);
 
 /// Changes stock: restock (`delta_received` > 0) or a correction. Refused
 /// when it would leave fewer units than are on hand and reserved.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<StockLevel, InventoryError>")]
 pub struct Adjust {
     pub delta_on_hand: i64,
@@ -65,7 +65,7 @@ pub struct Adjust {
 
 /// Sets units on hand to a figure staff counted; `received` moves by the
 /// same amount so received == on_hand + sold keeps holding.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<StockLevel, InventoryError>")]
 pub struct SetOnHand(pub i64);
 

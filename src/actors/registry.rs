@@ -155,3 +155,44 @@ where
         ctx.stop();
     }
 }
+
+/// How often a message is offered to a freshly started actor after the one
+/// it was sent to turned out to be stopped.
+const DELIVERY_ATTEMPTS: usize = 3;
+
+/// Sends `msg` to the actor for `key` (starting it if needed) and returns the
+/// actor's address with its answer.
+///
+/// The registry may stop an idle actor between handing out its address and
+/// the message reaching it. Such a message was never handled (its mailbox
+/// was closed), and the actor's state is in sled, so the message is offered
+/// again to the fresh actor the next lookup starts. Only messages that are
+/// safe to handle again after a closed mailbox may be sent this way.
+pub async fn ask<A, M>(
+    registry: &Addr<Registry<A>>,
+    key: u64,
+    msg: M,
+) -> Result<(Addr<A>, M::Result), MailboxError>
+where
+    A: Actor<Context = Context<A>> + Handler<Shutdown> + Handler<M> + Send,
+    A::Context: ToEnvelope<A, Shutdown> + ToEnvelope<A, M>,
+    M: Message + Clone + Send + 'static,
+    M::Result: Send,
+{
+    let mut attempt = 1;
+    loop {
+        let addr = registry.send(Lookup::new(key)).await?;
+        match addr.send(msg.clone()).await {
+            Ok(answer) => return Ok((addr, answer)),
+            Err(MailboxError::Closed) if attempt < DELIVERY_ATTEMPTS => {
+                tracing::debug!(
+                    key,
+                    attempt,
+                    "actor stopped before the message arrived; retrying"
+                );
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -4,12 +4,10 @@
 use super::{Shop, ShopError};
 use crate::actors::cart::{ChangeCart, DrainCart, GetCart};
 use crate::actors::hub::{Event, Publish};
-use crate::actors::registry::Lookup;
-use crate::actors::CartActor;
+use crate::actors::registry::ask;
 use crate::domain::cart::{Cart, CartChange, CartError, CartLine};
 use crate::domain::money::format_minor;
 use crate::domain::{CartId, ProductId, UserId};
-use actix::Addr;
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -98,12 +96,8 @@ impl Shop {
         }))
     }
 
-    async fn cart_actor(&self, id: CartId) -> Result<Addr<CartActor>, ShopError> {
-        Ok(self.carts.send(Lookup::new(id.0)).await?)
-    }
-
     pub async fn cart(&self, cart: &CartRef) -> Result<CartView, ShopError> {
-        let current = self.cart_actor(cart.id).await?.send(GetCart).await?;
+        let (_, current) = ask(&self.carts, cart.id.0, GetCart).await?;
         Ok(self.cart_view(&current, cart.token.clone()))
     }
 
@@ -183,13 +177,15 @@ impl Shop {
         let Some(anonymous) = self.store.cart_id_by_token(&token_hash(token))? else {
             return Ok(None);
         };
-        let lines: Vec<CartLine> = self
-            .cart_actor(anonymous)
-            .await?
-            .send(DrainCart {
+        let (_, drained) = ask(
+            &self.carts,
+            anonymous.0,
+            DrainCart {
                 token_hash: token_hash(token),
-            })
-            .await??;
+            },
+        )
+        .await?;
+        let lines: Vec<CartLine> = drained?;
         let target = CartRef {
             id: self.store.ensure_user_cart(user)?,
             token: None,
@@ -215,11 +211,8 @@ impl Shop {
     }
 
     async fn change_cart(&self, cart: &CartRef, change: CartChange) -> Result<CartView, ShopError> {
-        let updated = self
-            .cart_actor(cart.id)
-            .await?
-            .send(ChangeCart(change))
-            .await??;
+        let (_, updated) = ask(&self.carts, cart.id.0, ChangeCart(change)).await?;
+        let updated = updated?;
         self.store.durable().await?;
         let view = self.cart_view(&updated, cart.token.clone());
         self.publish_cart(&view);

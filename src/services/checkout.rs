@@ -5,14 +5,16 @@
 
 use super::orders::OrderView;
 use super::{Shop, ShopError};
-use crate::actors::cart::{CheckoutError, GetCart, PlaceOrder};
+use crate::actors::cart::{CheckoutError, GetCart, PlaceOrder, Placed};
 use crate::actors::hub::{Event, Publish};
-use crate::actors::registry::Lookup;
+use crate::actors::registry::{ask, Lookup};
 use crate::auth::Identity;
+use crate::domain::account::User;
 use crate::domain::order::{Order, ShippingAddress};
 use crate::domain::validation::bounded_text;
-use crate::domain::{FieldErrors, OrderId};
+use crate::domain::{CartId, FieldErrors, OrderId};
 use crate::store::StoreError;
+use actix::MailboxError;
 use std::collections::HashMap;
 
 /// A shipping address as a client sends it; missing fields come from the profile.
@@ -48,28 +50,13 @@ impl Shop {
         }
         let shipping = self.shipping_address(caller, address.unwrap_or_default())?;
         let cart_id = self.store.ensure_user_cart(user.id)?;
-        let actor = self.carts.send(Lookup::new(cart_id.0)).await?;
-        let cart = actor.send(GetCart).await?;
-        let mut products = HashMap::new();
-        for line in &cart.lines {
-            if let Some(product) = self.store.product(line.product_id)? {
-                products.insert(line.product_id, product);
+        let mut attempt = 1;
+        let placed = loop {
+            match self.place(cart_id, user, &shipping, &idempotency).await? {
+                Err(CheckoutError::CartChanged) if attempt < 3 => attempt += 1,
+                outcome => break outcome,
             }
-        }
-        let plan = PlaceOrder {
-            order_id: OrderId(self.store.next_id()?),
-            user_id: user.id,
-            customer: (user.username.clone(), user.email.clone()),
-            shipping,
-            products,
-            currency: self.catalog.currency(),
-            idempotency: idempotency.clone(),
         };
-        // Run to completion even if the client disconnects: reservations
-        // must be committed or released, never abandoned mid-way.
-        let placed = actix_web::rt::spawn(async move { actor.send(plan).await })
-            .await
-            .map_err(|_| ShopError::Unavailable)??;
         let placed = match placed {
             Ok(placed) => placed,
             Err(CheckoutError::EmptyCart) => {
@@ -98,6 +85,63 @@ impl Shop {
         let view = self.cart_view(&placed.cart, None);
         self.publish_cart(&view);
         Ok(CheckoutOutcome::Placed(placed.order))
+    }
+
+    /// One attempt at turning the cart, as read now, into an order.
+    async fn place(
+        &self,
+        cart_id: CartId,
+        user: &User,
+        shipping: &ShippingAddress,
+        idempotency: &Option<(String, [u8; 32])>,
+    ) -> Result<Result<Placed, CheckoutError>, ShopError> {
+        let (actor, cart) = ask(&self.carts, cart_id.0, GetCart).await?;
+        let mut products = HashMap::new();
+        for line in &cart.lines {
+            if let Some(product) = self.store.product(line.product_id)? {
+                products.insert(line.product_id, product);
+            }
+        }
+        let plan = PlaceOrder {
+            order_id: OrderId(self.store.next_id()?),
+            user_id: user.id,
+            customer: (user.username.clone(), user.email.clone()),
+            shipping: shipping.clone(),
+            cart_version: cart.version,
+            products,
+            currency: self.catalog.currency(),
+            idempotency: idempotency.clone(),
+        };
+        // Run to completion even if the client disconnects: reservations
+        // must be committed or released, never abandoned mid-way.
+        let (carts, store, read_version) = (self.carts.clone(), self.store.clone(), cart.version);
+        actix_web::rt::spawn(async move {
+            let mut actor = actor;
+            for attempt in 1.. {
+                match actor.send(plan.clone()).await {
+                    Err(MailboxError::Closed) if attempt < 3 => {
+                        // The actor stopped (idle) before the order reached
+                        // it. If the stored cart is still the one read
+                        // above, nothing was placed and a fresh actor takes
+                        // the order; otherwise the outcome is unknown: 503.
+                        let unchanged = store
+                            .cart(cart_id)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|c| c.version == read_version);
+                        if !unchanged {
+                            return Err(MailboxError::Closed);
+                        }
+                        actor = carts.send(Lookup::new(cart_id.0)).await?;
+                    }
+                    other => return other,
+                }
+            }
+            Err(MailboxError::Closed)
+        })
+        .await
+        .map_err(|_| ShopError::Unavailable)?
+        .map_err(ShopError::from)
     }
 
     fn replay(

@@ -6,7 +6,7 @@
 use super::{Shop, ShopError};
 use crate::actors::hub::{Event, Publish};
 use crate::actors::inventory::{Adjust, Refresh, SetOnHand};
-use crate::actors::registry::Lookup;
+use crate::actors::registry::{ask, Lookup};
 use crate::auth::Identity;
 use crate::domain::inventory::StockLevel;
 use crate::domain::money::format_minor;
@@ -186,8 +186,8 @@ impl Shop {
         product_id: ProductId,
         on_hand: i64,
     ) -> Result<StockLevel, ShopError> {
-        let addr = self.inventory.send(Lookup::new(product_id.0)).await?;
-        let level = addr.send(SetOnHand(on_hand)).await??;
+        let (_, level) = ask(&self.inventory, product_id.0, SetOnHand(on_hand)).await?;
+        let level = level?;
         self.store.durable().await?;
         Ok(level)
     }
@@ -200,13 +200,16 @@ impl Shop {
         delta_on_hand: i64,
         delta_received: i64,
     ) -> Result<StockLevel, ShopError> {
-        let addr = self.inventory.send(Lookup::new(product_id.0)).await?;
-        let level = addr
-            .send(Adjust {
+        let (_, level) = ask(
+            &self.inventory,
+            product_id.0,
+            Adjust {
                 delta_on_hand,
                 delta_received,
-            })
-            .await??;
+            },
+        )
+        .await?;
+        let level = level?;
         self.store.durable().await?;
         Ok(level)
     }

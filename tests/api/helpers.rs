@@ -263,3 +263,156 @@ impl Drop for ServerProcess {
         self.kill_9();
     }
 }
+
+/// A shipping address body accepted by checkout.
+pub fn address_body() -> Value {
+    json!({"shipping_address": {
+        "name": "Ada Shopper",
+        "address": "1 Market Street",
+        "city": "Springfield",
+        "postal_code": "12345",
+        "country": "US",
+    }})
+}
+
+impl TestApp {
+    /// A category made by staff; returns its id.
+    pub async fn category(&self, staff: &TestUser, name: &str) -> u64 {
+        let response = self
+            .post(
+                "/api/categories/",
+                Some(&staff.access),
+                &json!({"name": name}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "category {name}");
+        body(response).await["id"].as_u64().expect("category id")
+    }
+
+    /// A product made by staff; returns its id.
+    pub async fn product(
+        &self,
+        staff: &TestUser,
+        category: u64,
+        name: &str,
+        price: &str,
+        stock: i64,
+    ) -> u64 {
+        let response = self
+            .post(
+                "/api/products/",
+                Some(&staff.access),
+                &json!({"name": name, "price": price, "category": category, "stock": stock}),
+            )
+            .await;
+        let status = response.status();
+        let value = body(response).await;
+        assert_eq!(status, StatusCode::CREATED, "product {name}: {value}");
+        value["id"].as_u64().expect("product id")
+    }
+
+    /// `count` shoppers named `{prefix}{n}`, registered a few at a time
+    /// (password hashing is deliberately slow).
+    pub async fn shoppers(&self, prefix: &str, count: usize) -> Vec<TestUser> {
+        use futures_util::StreamExt;
+        let mut users: Vec<TestUser> = futures_util::stream::iter(0..count)
+            .map(|n| async move { self.shopper(&format!("{prefix}{n}")).await })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        users.sort_by_key(|u| u.id);
+        users
+    }
+
+    /// Units on hand as the product detail shows them (staff see inactive ones too).
+    pub async fn stock_of(&self, product: u64, token: Option<&str>) -> i64 {
+        let response = self.get(&format!("/api/products/{product}/"), token).await;
+        assert_eq!(response.status(), StatusCode::OK, "product {product}");
+        body(response).await["stock"].as_i64().expect("stock")
+    }
+
+    /// Adds to the caller's cart and asserts it worked; returns the cart.
+    pub async fn add_to_cart(&self, user: &TestUser, product: u64, quantity: i64) -> Value {
+        let response = self
+            .post(
+                "/api/cart/add/",
+                Some(&user.access),
+                &json!({"product_id": product, "quantity": quantity}),
+            )
+            .await;
+        let status = response.status();
+        let value = body(response).await;
+        assert_eq!(status, StatusCode::OK, "add {product} x{quantity}: {value}");
+        value
+    }
+
+    /// POST /api/checkout/ with an address, optionally with an Idempotency-Key.
+    pub async fn checkout(
+        &self,
+        user: &TestUser,
+        key: Option<&str>,
+        payload: &Value,
+    ) -> reqwest::Response {
+        let mut builder = self
+            .client
+            .post(self.url("/api/checkout/"))
+            .bearer_auth(&user.access)
+            .json(payload);
+        if let Some(key) = key {
+            builder = builder.header("Idempotency-Key", key);
+        }
+        builder.send().await.expect("request sent")
+    }
+
+    /// Every order, through the staff list (all pages).
+    pub async fn all_orders(&self, staff: &TestUser, filter: &str) -> Vec<Value> {
+        all_orders_at(&self.client, &self.address, &staff.access, filter).await
+    }
+}
+
+/// Every order the staff list shows at `address` (all pages of 100).
+pub async fn all_orders_at(
+    client: &reqwest::Client,
+    address: &str,
+    staff_token: &str,
+    filter: &str,
+) -> Vec<Value> {
+    let mut orders = Vec::new();
+    let mut page = 1;
+    loop {
+        let response = client
+            .get(format!(
+                "{address}/api/admin/orders/?page_size=100&page={page}{filter}"
+            ))
+            .bearer_auth(staff_token)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "admin orders page {page}"
+        );
+        let value = body(response).await;
+        let results = value["results"].as_array().expect("results").clone();
+        let done = results.len() < 100 || value["next"].is_null();
+        orders.extend(results);
+        if done {
+            return orders;
+        }
+        page += 1;
+    }
+}
+
+/// Units of each product in orders that are not cancelled.
+pub fn units_sold(orders: &[Value]) -> std::collections::HashMap<u64, i64> {
+    let mut sold = std::collections::HashMap::new();
+    for order in orders.iter().filter(|o| o["status"] != "cancelled") {
+        for item in order["items"].as_array().expect("items") {
+            *sold
+                .entry(item["product_id"].as_u64().unwrap())
+                .or_insert(0) += item["quantity"].as_i64().unwrap();
+        }
+    }
+    sold
+}

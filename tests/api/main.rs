@@ -2,11 +2,14 @@
 //! its own temporary data directory and talks HTTP to it.
 
 mod accounts;
+mod cart;
 mod catalog;
+mod checkout;
 mod errors;
 mod helpers;
 mod import;
 mod mail;
+mod orders;
 mod payments_providers;
 mod store;
 mod tokens;
