@@ -188,9 +188,17 @@ impl CartActor {
             confirmation: Some(&confirmation),
         });
         match outcome {
-            Ok(CheckoutCommit::Placed) => {
-                for (_, addr, id) in &reserved {
-                    addr.do_send(Commit(*id));
+            Ok(CheckoutCommit::Placed { stock_seqs }) => {
+                for (product_id, addr, id) in &reserved {
+                    let seq = stock_seqs
+                        .iter()
+                        .find(|(p, _)| p == product_id)
+                        .map_or(0, |(_, seq)| *seq);
+                    addr.do_send(Commit {
+                        reservation: *id,
+                        quantity: self.cart.quantity_of(*product_id),
+                        seq,
+                    });
                 }
                 self.cart = emptied.clone();
                 Ok(Placed {

@@ -6,9 +6,16 @@
 //! reservations are in memory and make the actor's "available" exact:
 //! available = on_hand - reserved. The checkout's sled transaction then
 //! writes the decrement, and `Commit` turns the reservation into the sale.
-//! Restocks and adjustments are written by the actor itself. A restarted
-//! actor reloads on_hand from sled; reservations lost with it were never
-//! committed, and the checkout transaction re-checks stock anyway.
+//! Restocks and adjustments are written by the actor itself; cancellations
+//! write their returns in the order's transaction and tell the actor.
+//!
+//! The actor's figure is kept exact by deltas, never by re-reading: every
+//! stored change carries the stock sequence number it produced, and the
+//! actor applies a change only if that number is above the one it loaded
+//! at start (older changes are already in what it loaded). So messages may
+//! arrive in any order, or after a restart, and nothing is counted twice.
+//! Reservations lost with a restarted actor were never committed, and the
+//! checkout transaction re-checks stock anyway.
 
 use super::hub::{Event, EventHub, Publish};
 use super::registry::Shutdown;
@@ -49,10 +56,15 @@ pub struct Shortage {
 #[rtype(result = "()")]
 pub struct Release(pub ReservationId);
 
-/// The checkout transaction wrote the decrement: the reservation is a sale.
-#[derive(Message)]
+/// The checkout transaction wrote the decrement (with stock sequence
+/// number `seq`): the reservation is a sale.
+#[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
-pub struct Commit(pub ReservationId);
+pub struct Commit {
+    pub reservation: ReservationId,
+    pub quantity: i64,
+    pub seq: u64,
+}
 
 /// Changes stock: restock (`delta_received` > 0) or a correction. Refused
 /// when it would leave fewer units than are on hand and reserved.
@@ -69,11 +81,14 @@ pub struct Adjust {
 #[rtype(result = "Result<StockLevel, InventoryError>")]
 pub struct SetOnHand(pub i64);
 
-/// Stock changed in sled by a transaction this actor did not run (an order
-/// cancelled): reload it.
-#[derive(Message)]
+/// A cancelled order put `quantity` units back in the transaction that
+/// produced stock sequence number `seq`.
+#[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
-pub struct Refresh;
+pub struct Returned {
+    pub quantity: i64,
+    pub seq: u64,
+}
 
 /// Current stock and units reserved.
 #[derive(Message)]
@@ -94,6 +109,8 @@ pub struct InventoryActor {
     product: ProductId,
     /// None when the product has no stock record (unknown product).
     level: Option<StockLevel>,
+    /// Sequence number of the stored level this actor started from.
+    loaded_seq: u64,
     reservations: HashMap<ReservationId, (i64, Instant)>,
     store: Store,
     index: Arc<CatalogIndex>,
@@ -114,6 +131,7 @@ impl InventoryActor {
         });
         Self {
             product,
+            loaded_seq: level.map_or(0, |l| l.seq),
             level,
             reservations: HashMap::new(),
             store,
@@ -150,12 +168,17 @@ impl InventoryActor {
         }
     }
 
-    fn reload(&mut self) {
-        match self.store.stock_level(self.product) {
-            Ok(level) => self.set_level(level),
-            Err(e) => {
-                tracing::error!(product_id = %self.product, error = %e, "stock reload failed")
-            }
+    /// Applies a stored change unless the loaded level already holds it.
+    fn apply_stored(&mut self, delta_on_hand: i64, delta_received: i64, seq: u64) {
+        if seq <= self.loaded_seq {
+            return;
+        }
+        if let Some(level) = self.level {
+            self.set_level(Some(StockLevel {
+                on_hand: level.on_hand + delta_on_hand,
+                received: level.received + delta_received,
+                seq: level.seq.max(seq),
+            }));
         }
     }
 
@@ -206,18 +229,9 @@ impl Handler<Commit> for InventoryActor {
     type Result = ();
     fn handle(&mut self, msg: Commit, _: &mut Context<Self>) {
         self.last_active = Instant::now();
-        match (self.reservations.remove(&msg.0), self.level) {
-            (Some((quantity, _)), Some(level)) => {
-                // Exactly the decrement the checkout transaction wrote.
-                self.set_level(Some(StockLevel {
-                    on_hand: level.on_hand - quantity,
-                    ..level
-                }));
-            }
-            // The reservation expired or this actor restarted since: the
-            // stored level is the truth.
-            _ => self.reload(),
-        }
+        // The reservation may have expired; the sale is applied all the same.
+        self.reservations.remove(&msg.reservation);
+        self.apply_stored(-msg.quantity, 0, msg.seq);
     }
 }
 
@@ -244,7 +258,7 @@ impl Handler<Adjust> for InventoryActor {
                 StoreError::NotFound => InventoryError::UnknownProduct,
                 other => InventoryError::Store(other),
             })?;
-        self.set_level(Some(next));
+        self.apply_stored(msg.delta_on_hand, msg.delta_received, next.seq);
         Ok(next)
     }
 }
@@ -269,11 +283,11 @@ impl Handler<SetOnHand> for InventoryActor {
     }
 }
 
-impl Handler<Refresh> for InventoryActor {
+impl Handler<Returned> for InventoryActor {
     type Result = ();
-    fn handle(&mut self, _: Refresh, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Returned, _: &mut Context<Self>) {
         self.last_active = Instant::now();
-        self.reload();
+        self.apply_stored(msg.quantity, 0, msg.seq);
     }
 }
 
@@ -295,5 +309,74 @@ impl Handler<Shutdown> for InventoryActor {
         }
         ctx.stop();
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::generate::{self, Seq};
+    use crate::domain::money::Currency;
+
+    /// One product with 10 units, its actor, and the store behind it.
+    fn setup(dir: &std::path::Path) -> (Store, ProductId, Arc<CatalogIndex>, Addr<EventHub>) {
+        let store = Store::open(dir).unwrap();
+        let skeleton = generate::create_skeleton(&store).unwrap();
+        let mut new = generate::product(1, &mut Seq::new(1), &skeleton, Currency::USD);
+        new.stock = 10;
+        let (product, _) = store.create_product(new).unwrap();
+        let index = Arc::new(CatalogIndex::build(&store).unwrap());
+        (store, product.id, index, EventHub::default().start())
+    }
+
+    async fn on_hand(actor: &Addr<InventoryActor>) -> i64 {
+        actor.send(Level).await.unwrap().unwrap().0.on_hand
+    }
+
+    #[actix::test]
+    async fn changes_told_out_of_order_or_to_a_restarted_actor_count_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, product, index, hub) = setup(dir.path());
+        let start =
+            || InventoryActor::new(product, store.clone(), index.clone(), hub.clone()).start();
+        let actor = start();
+        let reservation = actor.send(Reserve { quantity: 2 }).await.unwrap().unwrap();
+        // The checkout transaction takes 2 units (seq 1), then a cancelled
+        // order returns 3 (seq 2); the actor hears of the return first.
+        let sale = store.apply_stock_delta(product, -2, 0).unwrap();
+        let back = store.apply_stock_delta(product, 3, 0).unwrap();
+        actor.do_send(Returned {
+            quantity: 3,
+            seq: back.seq,
+        });
+        actor.do_send(Commit {
+            reservation,
+            quantity: 2,
+            seq: sale.seq,
+        });
+        assert_eq!(on_hand(&actor).await, 11);
+        assert_eq!(store.stock_level(product).unwrap().unwrap().on_hand, 11);
+
+        // A restarted actor loads 11; late news of those changes is ignored.
+        let restarted = start();
+        restarted.do_send(Returned {
+            quantity: 3,
+            seq: back.seq,
+        });
+        restarted.do_send(Commit {
+            reservation,
+            quantity: 2,
+            seq: sale.seq,
+        });
+        assert_eq!(on_hand(&restarted).await, 11);
+        assert_eq!(
+            restarted
+                .send(Reserve { quantity: 11 })
+                .await
+                .unwrap()
+                .map(|_| ())
+                .ok(),
+            Some(())
+        );
     }
 }

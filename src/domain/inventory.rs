@@ -13,6 +13,10 @@ pub struct StockLevel {
     pub on_hand: i64,
     /// Total units ever received (initial stock plus restocks).
     pub received: i64,
+    /// How many changes this level has seen. Every stored change raises it,
+    /// so an InventoryActor can tell whether a change it is told about is
+    /// already part of the level it loaded (seq <= loaded) or not.
+    pub seq: u64,
 }
 
 impl StockLevel {
@@ -21,6 +25,7 @@ impl StockLevel {
         Self {
             on_hand: units,
             received: units,
+            seq: 0,
         }
     }
 
@@ -43,7 +48,11 @@ impl StockLevel {
         if received < 0 {
             return Err("received units cannot go below zero".into());
         }
-        Ok(Self { on_hand, received })
+        Ok(Self {
+            on_hand,
+            received,
+            seq: self.seq + 1,
+        })
     }
 }
 
@@ -58,11 +67,18 @@ mod tests {
             level.apply(-3, 0).unwrap(),
             StockLevel {
                 on_hand: 0,
-                received: 3
+                received: 3,
+                seq: 1
             }
         );
         assert!(level.apply(-4, 0).is_err());
         assert!(level.apply(0, -4).is_err());
-        assert_eq!(level.apply(5, 5).unwrap(), StockLevel::initial(8));
+        assert_eq!(
+            level.apply(5, 5).unwrap(),
+            StockLevel {
+                seq: 1,
+                ..StockLevel::initial(8)
+            }
+        );
     }
 }

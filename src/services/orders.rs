@@ -5,7 +5,7 @@
 
 use super::{Shop, ShopError};
 use crate::actors::hub::{Event, Publish};
-use crate::actors::inventory::{Adjust, Refresh, SetOnHand};
+use crate::actors::inventory::{Adjust, Returned, SetOnHand};
 use crate::actors::registry::{ask, Lookup};
 use crate::auth::Identity;
 use crate::domain::inventory::StockLevel;
@@ -144,7 +144,7 @@ impl Shop {
         } else {
             Requester::Owner
         };
-        let (before, after) = self
+        let transition = self
             .store
             .transition_order(order.id, to, requester)
             .map_err(|e| match e {
@@ -152,11 +152,17 @@ impl Shop {
                 TransitionFailure::Rejected(rule) => ShopError::Transition(rule),
                 TransitionFailure::Store(store) => ShopError::Store(store),
             })?;
-        if after.status == OrderStatus::Cancelled && before.status.holds_stock() {
-            for (product_id, _) in after.units() {
-                if let Ok(addr) = self.inventory.send(Lookup::new(product_id.0)).await {
-                    addr.do_send(Refresh);
-                }
+        let after = transition.after;
+        for returned in transition.returned {
+            if let Ok(addr) = self
+                .inventory
+                .send(Lookup::new(returned.product_id.0))
+                .await
+            {
+                addr.do_send(Returned {
+                    quantity: returned.quantity,
+                    seq: returned.seq,
+                });
             }
         }
         self.store.durable().await?;

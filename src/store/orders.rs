@@ -22,7 +22,8 @@ use sled::Transactional;
 /// What the checkout transaction did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckoutCommit {
-    Placed,
+    /// With the stock sequence number each product's decrement got.
+    Placed { stock_seqs: Vec<(ProductId, u64)> },
     /// The Idempotency-Key was used before, for this order; `same_request`
     /// tells whether the body was the same.
     Replayed {
@@ -63,6 +64,22 @@ fn pair_key(a: [u8; 8], b: [u8; 8]) -> [u8; 16] {
     key
 }
 
+/// Units a cancellation put back, with the stock sequence number of that write.
+#[derive(Debug, Clone, Copy)]
+pub struct StockReturn {
+    pub product_id: ProductId,
+    pub quantity: i64,
+    pub seq: u64,
+}
+
+/// A status change that happened.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub before: Order,
+    pub after: Order,
+    pub returned: Vec<StockReturn>,
+}
+
 /// Why a status change did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum TransitionFailure {
@@ -92,6 +109,7 @@ impl Store {
         )
             .transaction(
                 |(stock, orders, by_user, by_product, carts, keys, outbox)| {
+                    let mut stock_seqs = Vec::with_capacity(order.items.len());
                     let fail = |e: StoreError| ConflictableTransactionError::Abort(Abort::Store(e));
                     if let Some((key, body_hash)) = &write.idempotency {
                         if let Some(seen) = keys.get(key_of(order.user_id, key))? {
@@ -121,6 +139,7 @@ impl Store {
                             )));
                         };
                         stock.insert(&key, encode(&next).map_err(fail)?)?;
+                        stock_seqs.push((product_id, next.seq));
                         by_product.insert(&pair_key(key, order.id.to_key()), &[])?;
                     }
                     orders.insert(&order.id.to_key(), order_bytes.as_slice())?;
@@ -134,11 +153,11 @@ impl Store {
                     if let Some(mail) = write.confirmation {
                         enqueue_in_tx(outbox, mail)?;
                     }
-                    Ok(())
+                    Ok(stock_seqs)
                 },
             );
         match result {
-            Ok(()) => Ok(CheckoutCommit::Placed),
+            Ok(stock_seqs) => Ok(CheckoutCommit::Placed { stock_seqs }),
             Err(TransactionError::Abort(Abort::Done(outcome))) => Ok(outcome),
             Err(TransactionError::Abort(Abort::Store(e))) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
@@ -211,13 +230,14 @@ impl Store {
 
     /// Moves an order to `to` if the state machine and the requester allow
     /// it; a cancellation returns the items' units to stock in the same
-    /// transaction. Returns the order before and after.
+    /// transaction. Returns the order before and after, and the stock it
+    /// returned.
     pub fn transition_order(
         &self,
         id: OrderId,
         to: OrderStatus,
         requester: Requester,
-    ) -> Result<(Order, Order), TransitionFailure> {
+    ) -> Result<Transition, TransitionFailure> {
         let t = &self.trees;
         let result = (&t.orders_by_id, &t.stock_by_product).transaction(|(orders, stock)| {
             let fail =
@@ -233,6 +253,7 @@ impl Store {
             let mut after = before.clone();
             after.status = to;
             after.updated_at = now_unix();
+            let mut returned = Vec::new();
             if to == OrderStatus::Cancelled && before.status.holds_stock() {
                 for (product_id, quantity) in before.units() {
                     let key = product_id.to_key();
@@ -244,10 +265,19 @@ impl Store {
                         .apply(quantity, 0)
                         .map_err(|m| fail(StoreError::Corrupt(m)))?;
                     stock.insert(&key, encode(&next).map_err(fail)?)?;
+                    returned.push(StockReturn {
+                        product_id,
+                        quantity,
+                        seq: next.seq,
+                    });
                 }
             }
             orders.insert(&id.to_key(), encode(&after).map_err(fail)?)?;
-            Ok((before, after))
+            Ok(Transition {
+                before,
+                after,
+                returned,
+            })
         });
         result.map_err(|e| match e {
             TransactionError::Abort(failure) => failure,
