@@ -36,6 +36,59 @@ pub struct Settings {
     pub payments: PaymentSettings,
     /// Order-confirmation delivery (see `mail`).
     pub mail: MailSettings,
+    /// The live WebSocket endpoint and the staff dashboard.
+    pub live: LiveSettings,
+}
+
+/// Timings and limits of the WebSocket sessions (protocol/README.md). Tests
+/// shorten the timings instead of sleeping through the real ones.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// A WebSocket ping goes out this often.
+    pub heartbeat: Duration,
+    /// A socket silent this long is closed.
+    pub client_timeout: Duration,
+    /// A socket not authenticated this long after the upgrade is closed.
+    pub auth_timeout: Duration,
+    /// `session.expiring` goes out this long before the access token expires.
+    pub expiry_warning: Duration,
+    /// Largest incoming frame, in bytes.
+    pub max_frame: usize,
+    /// Token bucket: sustained requests per second and burst size.
+    pub rate_per_sec: u32,
+    pub rate_burst: u32,
+    /// Open sockets one user may hold.
+    pub max_sessions_per_user: usize,
+    /// Pushes that may wait for one socket before it is told to resync.
+    pub outbound_queue: usize,
+    /// Products one socket may watch.
+    pub max_watches: usize,
+    /// Requests one socket may have running at once.
+    pub max_in_flight: usize,
+    /// The dashboard pushes its figures at most this often.
+    pub dashboard_interval: Duration,
+    /// Active products with at most this many units on hand are "low stock".
+    pub low_stock_threshold: i64,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(5),
+            client_timeout: Duration::from_secs(15),
+            auth_timeout: Duration::from_secs(10),
+            expiry_warning: Duration::from_secs(60),
+            max_frame: 64 * 1024,
+            rate_per_sec: 20,
+            rate_burst: 40,
+            max_sessions_per_user: 16,
+            outbound_queue: 64,
+            max_watches: 100,
+            max_in_flight: 16,
+            dashboard_interval: Duration::from_secs(1),
+            low_stock_threshold: 5,
+        }
+    }
 }
 
 /// How the outbox sender delivers mail. Without `smtp_url` every message is
@@ -107,6 +160,7 @@ impl Settings {
                 retry_max: Duration::from_secs(3600),
                 poll_interval: Duration::from_secs(10),
             },
+            live: LiveSettings::default(),
         }
     }
 }
@@ -177,6 +231,37 @@ pub struct ServeArgs {
     /// Seconds between two looks at the mail outbox.
     #[arg(long, env = "STOREFRONT_MAIL_POLL_INTERVAL", default_value_t = 10)]
     pub mail_poll_interval: u64,
+    /// Milliseconds between two WebSocket pings.
+    #[arg(long, env = "STOREFRONT_WS_HEARTBEAT_MS", default_value_t = 5000)]
+    pub ws_heartbeat_ms: u64,
+    /// Milliseconds of client silence after which a WebSocket is closed.
+    #[arg(long, env = "STOREFRONT_WS_CLIENT_TIMEOUT_MS", default_value_t = 15000)]
+    pub ws_client_timeout_ms: u64,
+    /// Milliseconds a new WebSocket has to authenticate.
+    #[arg(long, env = "STOREFRONT_WS_AUTH_TIMEOUT_MS", default_value_t = 10000)]
+    pub ws_auth_timeout_ms: u64,
+    /// Milliseconds before access-token expiry that `session.expiring` is sent.
+    #[arg(long, env = "STOREFRONT_WS_EXPIRY_WARNING_MS", default_value_t = 60000)]
+    pub ws_expiry_warning_ms: u64,
+    /// Sustained WebSocket requests per second per socket.
+    #[arg(long, env = "STOREFRONT_WS_RATE_PER_SEC", default_value_t = 20)]
+    pub ws_rate_per_sec: u32,
+    /// Burst of WebSocket requests per socket.
+    #[arg(long, env = "STOREFRONT_WS_RATE_BURST", default_value_t = 40)]
+    pub ws_rate_burst: u32,
+    /// Open WebSockets allowed per user.
+    #[arg(
+        long,
+        env = "STOREFRONT_WS_MAX_SESSIONS_PER_USER",
+        default_value_t = 16
+    )]
+    pub ws_max_sessions_per_user: usize,
+    /// Pushes that may wait for one WebSocket before it is told to resync.
+    #[arg(long, env = "STOREFRONT_WS_OUTBOUND_QUEUE", default_value_t = 64)]
+    pub ws_outbound_queue: usize,
+    /// Units on hand at or under which an active product counts as low stock.
+    #[arg(long, env = "STOREFRONT_LOW_STOCK_THRESHOLD", default_value_t = 5)]
+    pub low_stock_threshold: i64,
 }
 
 impl ServeArgs {
@@ -210,6 +295,19 @@ impl ServeArgs {
             retry_base: Duration::from_secs(self.mail_retry_base.max(1)),
             retry_max: Duration::from_secs(self.mail_retry_max.max(self.mail_retry_base).max(1)),
             poll_interval: Duration::from_secs(self.mail_poll_interval.max(1)),
+        };
+        let ms = |v: u64| Duration::from_millis(v.max(1));
+        settings.live = LiveSettings {
+            heartbeat: ms(self.ws_heartbeat_ms),
+            client_timeout: ms(self.ws_client_timeout_ms.max(self.ws_heartbeat_ms)),
+            auth_timeout: ms(self.ws_auth_timeout_ms),
+            expiry_warning: Duration::from_millis(self.ws_expiry_warning_ms),
+            rate_per_sec: self.ws_rate_per_sec.max(1),
+            rate_burst: self.ws_rate_burst.max(1),
+            max_sessions_per_user: self.ws_max_sessions_per_user.max(1),
+            outbound_queue: self.ws_outbound_queue.max(1),
+            low_stock_threshold: self.low_stock_threshold.max(0),
+            ..LiveSettings::default()
         };
         settings
     }

@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::demo;
 use crate::domain::{CartId, ProductId};
 use crate::mail::{MailSender, Mailer};
+use crate::services::dashboard::Dashboard;
 use crate::services::Shop;
 use crate::store::Store;
 use actix::{Actor, Arbiter};
@@ -64,12 +65,21 @@ fn start_actors(settings: &Settings, store: Store, catalog: Catalog) -> (Shop, V
         })
         .start()
     };
+    let dashboard = Dashboard::new(
+        store.clone(),
+        catalog.clone(),
+        hub.clone(),
+        settings.live.dashboard_interval,
+        settings.live.low_stock_threshold,
+    )
+    .start();
     let shop = Shop {
         store,
         catalog,
         hub,
         carts,
         inventory,
+        dashboard,
     };
     (shop, arbiters)
 }
@@ -95,7 +105,9 @@ impl Application {
         let (mailer, mail_sender) =
             MailSender::start(store.clone(), &settings.mail, &settings.data_dir)
                 .context("starting the mail sender")?;
+        let live_sockets = crate::ws::limits::UserSockets::new(settings.live.max_sessions_per_user);
         let state = web::Data::new(AppState {
+            live_sockets,
             settings,
             store,
             accounts,

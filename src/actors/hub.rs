@@ -2,13 +2,24 @@
 //! of the matching topic gets them (`Deliver`). Publishing is `do_send`, so
 //! it never blocks or fails a checkout; a subscriber whose mailbox is closed
 //! is dropped, one whose mailbox is full misses the event and is told so
-//! (`lagged`), so a slow consumer never slows the shop.
+//! (`lagged`), so a slow consumer never slows the shop. A subscriber hears
+//! each event at most once, however many of its topics the event touches,
+//! and at most one `Lagged` is queued per stretch of lagging, so a stalled
+//! subscriber costs a bounded amount of memory.
 
-use crate::domain::{CartId, ProductId, UserId};
+use crate::domain::{CartId, ProductId, SessionId, UserId};
 use actix::prelude::*;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+static NEXT_SUBSCRIBER: AtomicU64 = AtomicU64::new(1);
+
+/// A subscriber id no other subscriber has.
+pub fn next_subscriber_id() -> u64 {
+    NEXT_SUBSCRIBER.fetch_add(1, Ordering::Relaxed)
+}
 
 /// What a subscriber listens to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,6 +32,8 @@ pub enum Topic {
     Product(ProductId),
     /// The staff feed: every order.
     Staff,
+    /// Stock of every product (the staff dashboard's low-stock list).
+    AllStock,
 }
 
 /// A committed change. `payload` is the same JSON view the REST API
@@ -48,6 +61,14 @@ pub enum Event {
         owner: UserId,
         payload: Value,
     },
+    /// Login sessions of a user ended (logout, password change, account
+    /// disabled or demoted): `session` names one, `None` means all of them
+    /// except `except`. Live sockets opened with them must close.
+    SessionsEnded {
+        user: UserId,
+        session: Option<SessionId>,
+        except: Option<SessionId>,
+    },
 }
 
 impl Event {
@@ -58,18 +79,21 @@ impl Event {
             Event::BackInStock { .. } => "product.back_in_stock",
             Event::OrderCreated { .. } => "order.created",
             Event::OrderUpdated { .. } => "order.updated",
+            Event::SessionsEnded { .. } => "sessions.ended",
         }
     }
 
     fn topics(&self) -> Vec<Topic> {
         match self {
             Event::CartUpdated { cart_id, .. } => vec![Topic::Cart(*cart_id)],
-            Event::StockChanged { product_id, .. } | Event::BackInStock { product_id, .. } => {
-                vec![Topic::Product(*product_id)]
+            Event::StockChanged { product_id, .. } => {
+                vec![Topic::Product(*product_id), Topic::AllStock]
             }
+            Event::BackInStock { product_id, .. } => vec![Topic::Product(*product_id)],
             Event::OrderCreated { owner, .. } | Event::OrderUpdated { owner, .. } => {
                 vec![Topic::User(*owner), Topic::Staff]
             }
+            Event::SessionsEnded { user, .. } => vec![Topic::User(*user)],
         }
     }
 }
@@ -117,6 +141,8 @@ pub struct Publish(pub Event);
 struct Subscriber {
     deliver: Recipient<Deliver>,
     lagged: Recipient<Lagged>,
+    /// Told it lagged and has not taken an event since.
+    lagging: bool,
 }
 
 #[derive(Default)]
@@ -137,6 +163,7 @@ impl Handler<Subscribe> for EventHub {
             Subscriber {
                 deliver: msg.deliver,
                 lagged: msg.lagged,
+                lagging: false,
             },
         );
     }
@@ -169,23 +196,35 @@ impl Handler<Publish> for EventHub {
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) {
         self.published += 1;
         let event = Arc::new(msg.0);
-        for topic in event.topics() {
-            let Some(subscribers) = self.topics.get_mut(&topic) else {
+        let topics = event.topics();
+        // Only events on several topics can reach one subscriber twice.
+        let mut reached = HashSet::new();
+        for topic in &topics {
+            let Some(subscribers) = self.topics.get_mut(topic) else {
                 continue;
             };
             subscribers.retain(|id, subscriber| {
+                if topics.len() > 1 && !reached.insert(*id) {
+                    return true;
+                }
                 match subscriber.deliver.try_send(Deliver(event.clone())) {
-                    Ok(()) => true,
+                    Ok(()) => {
+                        subscriber.lagging = false;
+                        true
+                    }
                     Err(SendError::Full(_)) => {
                         tracing::debug!(subscriber = id, "subscriber lagging; event dropped");
-                        subscriber.lagged.do_send(Lagged);
+                        if !subscriber.lagging {
+                            subscriber.lagging = true;
+                            subscriber.lagged.do_send(Lagged);
+                        }
                         true
                     }
                     Err(SendError::Closed(_)) => false,
                 }
             });
             if subscribers.is_empty() {
-                self.topics.remove(&topic);
+                self.topics.remove(topic);
             }
         }
     }

@@ -105,6 +105,11 @@ pub async fn update_user(
             other => other.into(),
         })?;
     state.store.durable().await?;
+    // Live sockets keep the rights they authenticated with; end them when
+    // those rights shrink.
+    if flags.is_active == Some(false) || flags.is_staff == Some(false) {
+        state.shop.sessions_ended(user.id, None, None);
+    }
     let profile = state.store.profile(user.id)?;
     Ok(HttpResponse::Ok().json(UserView::new(&user, profile)))
 }

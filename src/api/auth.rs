@@ -166,6 +166,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.accounts.logout(&body.refresh).await?;
+    let (user, session) = state.accounts.logout(&body.refresh).await?;
+    state.shop.sessions_ended(user, Some(session), None);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -114,15 +114,7 @@ pub async fn add_to_cart(
 ) -> Result<HttpResponse, ApiError> {
     let product = ProductId(body.product_id);
     let quantity = body.quantity.unwrap_or(1);
-    // Refuse before creating an anonymous cart for a request that cannot succeed.
-    if !(1..=crate::domain::cart::MAX_LINE_QUANTITY).contains(&quantity) {
-        return Err(crate::services::ShopError::Cart(if quantity < 1 {
-            crate::domain::cart::CartError::QuantityTooSmall
-        } else {
-            crate::domain::cart::CartError::QuantityTooLarge
-        })
-        .into());
-    }
+    crate::services::carts::check_add_quantity(quantity)?;
     let cart = resolve(&state, &caller, &req, true)?.ok_or_else(|| ApiError::not_found("cart"))?;
     Ok(render(
         state.shop.add_to_cart(&cart, product, quantity).await?,

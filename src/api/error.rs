@@ -116,6 +116,23 @@ impl ApiError {
         }
     }
 
+    /// What the client is shown (the WebSocket sends the same object in its
+    /// error frames); internal causes are logged here, never shown.
+    pub fn detail(&self) -> ErrorDetail {
+        match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+            }
+            ApiError::Unavailable(message) => tracing::warn!(%message, "service unavailable"),
+            _ => {}
+        }
+        ErrorDetail {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            fields: self.fields().map(|f| f.0.clone()),
+        }
+    }
+
     fn fields(&self) -> Option<&FieldErrors> {
         match self {
             ApiError::BadRequest { fields, .. }
@@ -146,19 +163,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");
-            }
-            ApiError::Unavailable(message) => tracing::warn!(%message, "service unavailable"),
-            _ => {}
-        }
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_owned(),
-                message: self.to_string(),
-                fields: self.fields().map(|f| f.0.clone()),
-            },
+            error: self.detail(),
         };
         let mut response = HttpResponse::build(self.status_code());
         match self {

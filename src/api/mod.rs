@@ -43,6 +43,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Wakes the mail sender after a confirmation was queued.
     pub mailer: crate::mail::Mailer,
+    /// Live sockets open per user (the per-user cap).
+    pub live_sockets: crate::ws::limits::UserSockets,
 }
 
 /// Registers every resource's routes.
@@ -59,7 +61,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(brands::configure)
         .configure(media::configure)
         .configure(health::configure)
-        .configure(openapi::configure);
+        .configure(openapi::configure)
+        .configure(crate::ws::configure);
 }
 
 /// Unknown paths get the JSON 404.

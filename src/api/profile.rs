@@ -150,5 +150,8 @@ pub async fn change_password(
         .accounts
         .change_password(&identity, body.old_password, new_password)
         .await?;
+    state
+        .shop
+        .sessions_ended(identity.user.id, None, Some(pair.session));
     Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
 }

@@ -19,6 +19,8 @@ use rand::RngCore;
 pub struct Identity {
     pub user: User,
     pub session: SessionId,
+    /// Unix seconds when the access token presented expires.
+    pub expires_at: i64,
 }
 
 #[derive(Debug)]
@@ -26,6 +28,8 @@ pub struct TokenPair {
     pub access: String,
     pub refresh: String,
     pub access_expires_in: u64,
+    /// The login session both tokens belong to.
+    pub session: SessionId,
 }
 
 pub struct Accounts {
@@ -130,17 +134,20 @@ impl Accounts {
             access: access.token,
             refresh: refresh.token,
             access_expires_in: self.tokens.access_ttl().as_secs(),
+            session: session_id,
         })
     }
 
     /// Ends the session of a refresh token; its access tokens stop working too.
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+    /// Returns whose session it was, so its live sockets can be closed.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(UserId, SessionId), AuthError> {
         let claims = self.tokens.verify(refresh_token, TokenKind::Refresh)?;
-        if !self.store.delete_session(claims.session_id()?)? {
+        let (user, session) = (claims.user_id()?, claims.session_id()?);
+        if !self.store.delete_session(session)? {
             return Err(AuthError::BadToken("session ended"));
         }
         self.store.durable().await?;
-        Ok(())
+        Ok((user, session))
     }
 
     /// Resolves an access token to its user, refusing ended sessions,
@@ -156,6 +163,7 @@ impl Accounts {
         Ok(Identity {
             user,
             session: session_id,
+            expires_at: claims.exp,
         })
     }
 
@@ -231,6 +239,7 @@ impl Accounts {
             access: access.token,
             refresh: refresh.token,
             access_expires_in: self.tokens.access_ttl().as_secs(),
+            session: session_id,
         })
     }
 }

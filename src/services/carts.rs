@@ -60,6 +60,18 @@ fn new_token() -> String {
     hex::encode(bytes)
 }
 
+/// Refuses a quantity no add can take, before an anonymous cart is created
+/// for a request that cannot succeed.
+pub fn check_add_quantity(quantity: i64) -> Result<(), ShopError> {
+    if quantity < 1 {
+        return Err(CartError::QuantityTooSmall.into());
+    }
+    if quantity > crate::domain::cart::MAX_LINE_QUANTITY {
+        return Err(CartError::QuantityTooLarge.into());
+    }
+    Ok(())
+}
+
 impl Shop {
     /// The cart of a user, or of an anonymous token. With `create`, an
     /// anonymous shopper without a (known) token gets a new cart and token;

@@ -6,15 +6,17 @@
 
 pub mod carts;
 pub mod checkout;
+pub mod dashboard;
 pub mod orders;
 
 use crate::actors::cart::{CartFailure, CheckoutError};
+use crate::actors::hub::{Event, Publish};
 use crate::actors::inventory::InventoryError;
 use crate::actors::{CartActor, EventHub, InventoryActor, Registry};
 use crate::catalog::Catalog;
 use crate::domain::cart::CartError;
 use crate::domain::order::TransitionError;
-use crate::domain::FieldErrors;
+use crate::domain::{FieldErrors, SessionId, UserId};
 use crate::store::{Store, StoreError};
 use actix::prelude::*;
 
@@ -26,6 +28,25 @@ pub struct Shop {
     pub hub: Addr<EventHub>,
     pub carts: Addr<Registry<CartActor>>,
     pub inventory: Addr<Registry<InventoryActor>>,
+    /// Staff dashboard figures, kept from hub events.
+    pub dashboard: Addr<dashboard::Dashboard>,
+}
+
+impl Shop {
+    /// Tells live sockets that login sessions ended (call after the flush):
+    /// one session, or with `None` every session of the user but `except`.
+    pub fn sessions_ended(
+        &self,
+        user: UserId,
+        session: Option<SessionId>,
+        except: Option<SessionId>,
+    ) {
+        self.hub.do_send(Publish(Event::SessionsEnded {
+            user,
+            session,
+            except,
+        }));
+    }
 }
 
 /// Errors of the service layer; the API maps each to one status.
