@@ -13,3 +13,4 @@ mod orders;
 mod payments_providers;
 mod store;
 mod tokens;
+mod web;
