@@ -99,8 +99,11 @@ export class Api {
     return access && refresh ? { access, refresh } : null;
   }
 
-  /** @param {Tokens|null} tokens */
-  setTokens(tokens) {
+  /**
+   * @param {Tokens|null} tokens
+   * @param {'login'|'logout'|'refresh'} [reason] what changed: a refresh keeps the same user
+   */
+  setTokens(tokens, reason = tokens ? 'login' : 'logout') {
     if (tokens) {
       this.storage.set('access', tokens.access);
       this.storage.set('refresh', tokens.refresh);
@@ -108,10 +111,10 @@ export class Api {
       this.storage.remove('access');
       this.storage.remove('refresh');
     }
-    for (const listener of this.authListeners) listener(tokens);
+    for (const listener of this.authListeners) listener(tokens, reason);
   }
 
-  /** Called with the new tokens (or null) whenever the session changes. */
+  /** Called with (tokens or null, reason) whenever the session's tokens change. */
   onAuthChange(listener) {
     this.authListeners.add(listener);
     return () => this.authListeners.delete(listener);
@@ -208,7 +211,7 @@ export class Api {
           body: { refresh: tokens.refresh },
           auth: false,
         });
-        this.setTokens({ access: fresh.access, refresh: fresh.refresh });
+        this.setTokens({ access: fresh.access, refresh: fresh.refresh }, 'refresh');
         return true;
       } catch (e) {
         if (e instanceof ApiError && e.status >= 400 && e.status < 500) this.setTokens(null);

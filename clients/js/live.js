@@ -53,7 +53,15 @@ export class Live {
     this.socket = null;
     this.retryTimer = null;
     this.pollTimer = null;
-    this.unsubscribeAuth = api.onAuthChange(() => this.restart());
+    this.unsubscribeAuth = api.onAuthChange((tokens, reason) => {
+      // A refreshed token is the same user: re-authenticate on the open
+      // socket instead of dropping it. A login or logout is a new session.
+      if (reason === 'refresh' && tokens && this.status === 'live') {
+        this.send('auth', { token: tokens.access, protocol: 1 }).catch(() => this.restart());
+      } else if (reason !== 'refresh') {
+        this.restart();
+      }
+    });
   }
 
   /**
@@ -135,17 +143,21 @@ export class Live {
     };
   }
 
-  async authenticate(socket) {
+  async authenticate(socket, retried = false) {
     const tokens = this.api.tokens;
-    const frame = tokens ? { token: tokens.access } : this.api.cartToken ? { cart_token: this.api.cartToken } : {};
+    const cartToken = this.api.cartToken;
+    const frame = tokens ? { token: tokens.access } : cartToken ? { cart_token: cartToken } : {};
+    let session;
     try {
-      await this.send('auth', frame, socket);
+      session = await this.send('auth', { ...frame, protocol: 1 }, socket);
     } catch (e) {
       if (socket !== this.socket) return;
-      if (e instanceof ApiError && EXPIRED_CODES.has(e.code) && tokens) {
-        // The access token expired while we were away: refresh, then retry
-        // (a successful refresh restarts the connection through onAuthChange).
-        if (await this.api.refresh()) return;
+      if (e instanceof ApiError && EXPIRED_CODES.has(e.code) && tokens && !retried) {
+        // The access token expired while we were away: refresh and try once more.
+        if (await this.api.refresh()) {
+          if (socket === this.socket) await this.authenticate(socket, true);
+          return;
+        }
       }
       socket.close(4000, 'authentication failed');
       return;
@@ -153,10 +165,17 @@ export class Live {
     if (socket !== this.socket) return;
     this.attempt = 0;
     this.wasLive = true;
+    this.user = session?.user ?? null;
     this.setStatus('live');
+    if (session?.cart) this.emit('cart.updated', session.cart);
+    this.resubscribe();
+    await this.resync();
+  }
+
+  /** Watches and the staff feed live on the socket: ask again on a new one. */
+  resubscribe() {
     for (const id of this.watchedProducts) this.send('product.watch', { product_id: id }).catch(() => {});
     if (this.staffFeed) this.send('admin.subscribe', {}).catch(() => {});
-    await this.resync();
   }
 
   /** Fresh snapshots of everything the page shows live, over REST. */
@@ -230,7 +249,7 @@ export class Live {
       this.pending.delete(String(frame.id));
       clearTimeout(timer);
       if (frame.type === 'error') {
-        const detail = frame.error ?? frame;
+        const detail = frame.error ?? {};
         reject(new ApiError(0, detail.code ?? 'error', detail.message ?? 'request refused', detail.fields ?? {}));
       } else {
         resolve(frame.data ?? null);
@@ -238,7 +257,14 @@ export class Live {
       return;
     }
     if (frame.type === 'resync') {
+      // Pushes were dropped: re-read everything, stats included.
+      this.resubscribe();
       this.resync();
+      return;
+    }
+    if (frame.type === 'session.expiring') {
+      // The refresh re-authenticates this socket through onAuthChange.
+      this.api.refresh();
       return;
     }
     this.emit(frame.type, frame.data ?? frame);

@@ -139,9 +139,13 @@ function applyStats(stats) {
   const data = stats.stats ?? stats;
   if (data.revenue_today !== undefined) setTile('tile-revenue', money(data.revenue_today, data.currency ?? currency));
   if (data.orders_today !== undefined) setTile('tile-orders', String(data.orders_today));
-  if (data.pending_count !== undefined || data.pending !== undefined) setTile('tile-pending', String(data.pending_count ?? data.pending));
-  const low = data.low_stock ?? data.low_stock_products;
-  if (low !== undefined) setTile('tile-low', String(Array.isArray(low) ? low.length : low));
+  if (data.pending_orders !== undefined) setTile('tile-pending', String(data.pending_orders));
+  if (data.low_stock_count !== undefined) setTile('tile-low', String(data.low_stock_count));
+  if (Array.isArray(data.low_stock)) {
+    const names = data.low_stock.slice(0, 5).map((p) => `${p.name} (${p.stock})`).join(', ');
+    const el = document.getElementById('tile-low');
+    if (el) el.title = names;
+  }
 }
 
 /** Tiles from REST until the live feed sends dashboard.stats. */
@@ -163,14 +167,14 @@ async function statsOverRest() {
       page += 1;
     }
     const pending = await api.adminOrders({ status: 'pending', page_size: 1 });
-    applyStats({ revenue_today: fromMinor(revenue), orders_today: count, pending_count: pending.count, currency });
+    applyStats({ revenue_today: fromMinor(revenue), orders_today: count, pending_orders: pending.count, currency });
   } catch {
     // Tiles keep their dashes; the feed below shows the error.
   }
   try {
     const inventory = await api.inventory({ low_stock: true, page_size: 100 });
     const rows = inventory.results ?? inventory;
-    applyStats({ low_stock: rows.filter((r) => r.low_stock !== false).length });
+    applyStats({ low_stock_count: rows.filter((r) => r.low_stock !== false).length });
   } catch {
     // No inventory route yet: the tile waits for dashboard.stats.
   }
