@@ -4,6 +4,7 @@
 
 pub mod admin_orders;
 pub mod admin_users;
+pub mod assets;
 pub mod auth;
 pub mod brands;
 pub mod cart;
@@ -62,7 +63,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(media::configure)
         .configure(health::configure)
         .configure(openapi::configure)
-        .configure(crate::ws::configure);
+        .configure(crate::ws::configure)
+        // Last: the static client files sit under the remaining paths.
+        .configure(assets::configure);
 }
 
 /// Unknown paths get the JSON 404.

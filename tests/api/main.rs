@@ -13,4 +13,5 @@ mod orders;
 mod payments_providers;
 mod store;
 mod tokens;
+mod web;
 mod ws;
