@@ -2,6 +2,7 @@
 //! loads secrets, seeds the demo shop if asked, binds the listener and
 //! builds the HTTP server.
 
+use crate::actors::hub::{Event, Publish};
 use crate::actors::registry::StopRegistry;
 use crate::actors::{CartActor, EventHub, InventoryActor, Registry};
 use crate::api::{self, extract, metrics::Metrics, AppState};
@@ -201,7 +202,16 @@ impl Application {
 
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then flushes.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        // The server handles the signal itself and then waits for open
+        // requests; live sockets are told to close so it need not wait long.
+        let hub = self.state.shop.hub.clone();
+        let notice = actix_web::rt::spawn(async move {
+            if stop_signal().await {
+                hub.do_send(Publish(Event::ShuttingDown));
+            }
+        });
         let served = self.server.await;
+        notice.abort();
         // Stop the sender even if the server failed, so it releases the store.
         self.mail_sender.stop().await;
         let flushed = self.state.store.durable().await;
@@ -215,5 +225,17 @@ impl Application {
         served?;
         flushed?;
         Ok(())
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives (false if they cannot be watched).
+async fn stop_signal() -> bool {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        return false;
+    };
+    tokio::select! {
+        interrupted = actix_web::rt::signal::ctrl_c() => interrupted.is_ok(),
+        _ = terminate.recv() => true,
     }
 }

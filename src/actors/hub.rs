@@ -34,6 +34,8 @@ pub enum Topic {
     Staff,
     /// Stock of every product (the staff dashboard's low-stock list).
     AllStock,
+    /// Every live socket (server-wide notices).
+    Everyone,
 }
 
 /// A committed change. `payload` is the same JSON view the REST API
@@ -69,6 +71,9 @@ pub enum Event {
         session: Option<SessionId>,
         except: Option<SessionId>,
     },
+    /// The server is stopping: live sockets close so shutdown need not wait
+    /// for them.
+    ShuttingDown,
 }
 
 impl Event {
@@ -80,6 +85,7 @@ impl Event {
             Event::OrderCreated { .. } => "order.created",
             Event::OrderUpdated { .. } => "order.updated",
             Event::SessionsEnded { .. } => "sessions.ended",
+            Event::ShuttingDown => "server.shutdown",
         }
     }
 
@@ -94,6 +100,7 @@ impl Event {
                 vec![Topic::User(*owner), Topic::Staff]
             }
             Event::SessionsEnded { user, .. } => vec![Topic::User(*user)],
+            Event::ShuttingDown => vec![Topic::Everyone],
         }
     }
 }

@@ -276,8 +276,10 @@ impl Handler<Deliver> for Dashboard {
                     self.changed(ctx);
                 }
             }
-            Event::CartUpdated { .. } | Event::BackInStock { .. } | Event::SessionsEnded { .. } => {
-            }
+            Event::CartUpdated { .. }
+            | Event::BackInStock { .. }
+            | Event::SessionsEnded { .. }
+            | Event::ShuttingDown => {}
         }
     }
 }

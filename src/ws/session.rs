@@ -568,6 +568,13 @@ impl WsSession {
                     }
                 }
             }
+            Event::ShuttingDown => {
+                ctx.close(Some(CloseReason {
+                    code: CloseCode::Away,
+                    description: Some("server shutting down".into()),
+                }));
+                ctx.stop();
+            }
         }
     }
 }
@@ -585,6 +592,7 @@ impl Actor for WsSession {
             heartbeat_ms: live.heartbeat.as_millis() as u64,
             max_frame_bytes: live.max_frame,
         }));
+        self.subscribe(ctx, Topic::Everyone);
         ctx.run_interval(live.heartbeat, |act, ctx| act.heartbeat(ctx));
         ctx.run_later(live.auth_timeout, |act, ctx| {
             if matches!(act.who, Who::Nobody) {
