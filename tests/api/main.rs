@@ -14,3 +14,4 @@ mod orders;
 mod payments_providers;
 mod store;
 mod tokens;
+mod web;
