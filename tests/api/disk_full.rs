@@ -6,7 +6,7 @@
 //! Mounting needs root (CI runs as root); elsewhere the test says why it
 //! skips. As root a failed mount is a failure, not a skip.
 
-use crate::helpers::{address_body, body, spawn_binary, JWT_SECRET, PASSWORD};
+use crate::helpers::{address_body, spawn_binary, JWT_SECRET, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
