@@ -4,6 +4,7 @@
 
 pub mod admin_orders;
 pub mod admin_users;
+pub mod assets;
 pub mod auth;
 pub mod brands;
 pub mod cart;
@@ -65,7 +66,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(brands::configure)
         .configure(media::configure)
         .configure(health::configure)
-        .configure(openapi::configure);
+        .configure(openapi::configure)
+        .configure(assets::configure);
 }
 
 /// Unknown paths get the JSON 404.

@@ -14,3 +14,4 @@ mod payments;
 mod payments_providers;
 mod store;
 mod tokens;
+mod web;
