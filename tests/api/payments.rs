@@ -1130,9 +1130,10 @@ async fn an_order_is_paid_against_localstripe_from_its_signed_webhook() {
     assert!(started["next_action"]["client_secret"].is_string());
     assert_eq!(shop.order().await["payment_status"], "unpaid");
 
+    // Stripe.js would use the publishable key; localstripe takes secret keys only.
     let stripe_js = |path: String, form: Vec<(&'static str, String)>| {
         http.post(format!("{base}{path}"))
-            .bearer_auth("pk_test_storefront")
+            .bearer_auth("sk_test_browser")
             .form(&form)
             .send()
     };
