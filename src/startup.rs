@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::demo;
 use crate::domain::{CartId, ProductId};
 use crate::mail::{MailSender, Mailer};
+use crate::payments::Providers;
 use crate::services::Shop;
 use crate::store::Store;
 use actix::{Actor, Arbiter};
@@ -37,11 +38,31 @@ pub struct Application {
     /// Set by the storage watcher when the server stopped to reopen the store.
     reopen: Arc<AtomicBool>,
     watcher: actix_web::rt::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
+}
+
+/// Cancels orders left unpaid past `ttl`, every `every`, until aborted.
+fn start_sweeper(shop: Shop, ttl: Duration, every: Duration) -> tokio::task::JoinHandle<()> {
+    actix_web::rt::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = shop.expire_unpaid_orders(ttl).await {
+                tracing::error!(error = %e, "sweeping unpaid orders failed");
+            }
+        }
+    })
 }
 
 /// Starts the event hub and the cart and inventory registries, whose actors
 /// run on their own arbiter threads, sharded by key.
-fn start_actors(settings: &Settings, store: Store, catalog: Catalog) -> (Shop, Vec<Arbiter>) {
+fn start_actors(
+    settings: &Settings,
+    store: Store,
+    catalog: Catalog,
+    payments: Providers,
+) -> (Shop, Vec<Arbiter>) {
     let arbiters: Vec<Arbiter> = (0..settings.actor_threads.max(1))
         .map(|_| Arbiter::new())
         .collect();
@@ -77,6 +98,7 @@ fn start_actors(settings: &Settings, store: Store, catalog: Catalog) -> (Shop, V
         hub,
         carts,
         inventory,
+        payments,
     };
     (shop, arbiters)
 }
@@ -100,7 +122,14 @@ impl Application {
         };
         // Built after the demo seed so the index holds the seeded catalog.
         let catalog = Catalog::open(store.clone(), settings.currency)?;
-        let (shop, arbiters) = start_actors(&settings, store.clone(), catalog.clone());
+        let payments = Providers::from_settings(&settings.payments, &settings.data_dir)
+            .context("setting up the payment providers")?;
+        let (shop, arbiters) = start_actors(&settings, store.clone(), catalog.clone(), payments);
+        let sweeper = start_sweeper(
+            shop.clone(),
+            settings.unpaid_order_ttl,
+            settings.unpaid_order_sweep,
+        );
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
         let (header_timeout, keep_alive) = (settings.header_timeout, settings.keep_alive);
@@ -186,6 +215,7 @@ impl Application {
             listener,
             reopen,
             watcher,
+            sweeper,
         })
     }
 
@@ -238,7 +268,12 @@ impl Application {
     /// directory is free for the next process or the next `build`.
     async fn shut_down(self) -> (TcpListener, anyhow::Result<()>) {
         let served = self.server.await;
+        // The watcher and the sweeper hold the store too; they must end
+        // before the data dir is free.
         self.watcher.abort();
+        let _ = self.watcher.await;
+        self.sweeper.abort();
+        let _ = self.sweeper.await;
         // Stop the sender even if the server failed, so it releases the store.
         self.mail_sender.stop().await;
         let flushed = self.state.store.durable().await;
