@@ -8,6 +8,7 @@ pub mod carts;
 pub mod checkout;
 pub mod dashboard;
 pub mod orders;
+pub mod payments;
 
 use crate::actors::cart::{CartFailure, CheckoutError};
 use crate::actors::hub::{Event, Publish};
@@ -17,6 +18,7 @@ use crate::catalog::Catalog;
 use crate::domain::cart::CartError;
 use crate::domain::order::TransitionError;
 use crate::domain::{FieldErrors, SessionId, UserId};
+use crate::payments::Providers;
 use crate::store::{Store, StoreError};
 use actix::prelude::*;
 
@@ -28,6 +30,8 @@ pub struct Shop {
     pub hub: Addr<EventHub>,
     pub carts: Addr<Registry<CartActor>>,
     pub inventory: Addr<Registry<InventoryActor>>,
+    /// The enabled payment providers.
+    pub payments: Providers,
     /// Staff dashboard figures, kept from hub events.
     pub dashboard: Addr<dashboard::Dashboard>,
 }
