@@ -303,6 +303,12 @@ impl Application {
         // for the next process (or the next server in the same process).
         let _ = self.state.shop.carts.send(StopRegistry).await;
         let _ = self.state.shop.inventory.send(StopRegistry).await;
+        let _ = self
+            .state
+            .shop
+            .dashboard
+            .send(crate::services::dashboard::StopDashboard)
+            .await;
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

@@ -66,6 +66,11 @@ pub struct UnwatchStats {
     pub id: u64,
 }
 
+/// Stops the dashboard so its store handle is released (server shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopDashboard;
+
 pub struct Dashboard {
     store: Store,
     catalog: Catalog,
@@ -315,6 +320,14 @@ impl Handler<UnwatchStats> for Dashboard {
 
     fn handle(&mut self, msg: UnwatchStats, _: &mut Context<Self>) {
         self.watchers.remove(&msg.id);
+    }
+}
+
+impl Handler<StopDashboard> for Dashboard {
+    type Result = ();
+
+    fn handle(&mut self, _: StopDashboard, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 
