@@ -18,8 +18,11 @@ pub mod metrics;
 pub mod openapi;
 pub mod orders;
 pub mod pagination;
+pub mod pay_page;
+pub mod payments;
 pub mod products;
 pub mod profile;
+pub mod webhooks;
 
 use crate::auth::Accounts;
 use crate::catalog::Catalog;
@@ -54,6 +57,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(cart::configure)
         .configure(checkout::configure)
         .configure(orders::configure)
+        .configure(payments::configure)
+        .configure(webhooks::configure)
+        .configure(pay_page::configure)
         .configure(profile::configure)
         .configure(products::configure)
         .configure(categories::configure)

@@ -10,6 +10,7 @@ mod helpers;
 mod import;
 mod mail;
 mod orders;
+mod payments;
 mod payments_providers;
 mod store;
 mod tokens;
