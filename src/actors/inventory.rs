@@ -21,6 +21,7 @@ use super::hub::{Event, EventHub, Publish};
 use super::registry::Shutdown;
 use crate::catalog::index::CatalogIndex;
 use crate::domain::inventory::StockLevel;
+use crate::domain::ledger::StockChange;
 use crate::domain::ProductId;
 use crate::store::{Store, StoreError};
 use actix::prelude::*;
@@ -73,13 +74,15 @@ pub struct Commit {
 pub struct Adjust {
     pub delta_on_hand: i64,
     pub delta_received: i64,
+    /// Why, and who: written to the stock ledger with the change.
+    pub change: StockChange,
 }
 
 /// Sets units on hand to a figure staff counted; `received` moves by the
 /// same amount so received == on_hand + sold keeps holding.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<StockLevel, InventoryError>")]
-pub struct SetOnHand(pub i64);
+pub struct SetOnHand(pub i64, pub StockChange);
 
 /// A cancelled order put `quantity` units back in the transaction that
 /// produced stock sequence number `seq`.
@@ -164,6 +167,7 @@ impl InventoryActor {
                     product_id: self.product,
                     on_hand: after,
                 }));
+                self.tell_wishlists(after);
             }
         }
     }
@@ -178,6 +182,25 @@ impl InventoryActor {
                 on_hand: level.on_hand + delta_on_hand,
                 received: level.received + delta_received,
                 seq: level.seq.max(seq),
+            }));
+        }
+    }
+
+    /// Each user with this product on their wishlist gets an event on
+    /// their own topic, so their sessions can tell them it is back.
+    fn tell_wishlists(&self, on_hand: i64) {
+        let owners = match self.store.wishlisted_by(self.product) {
+            Ok(owners) => owners,
+            Err(e) => {
+                tracing::warn!(product_id = %self.product, error = %e, "wishlist owners unreadable; no back-in-stock notices");
+                return;
+            }
+        };
+        for owner in owners {
+            self.hub.do_send(Publish(Event::WishlistBackInStock {
+                owner,
+                product_id: self.product,
+                on_hand,
             }));
         }
     }
@@ -252,7 +275,12 @@ impl Handler<Adjust> for InventoryActor {
         }
         let next = self
             .store
-            .apply_stock_delta(self.product, msg.delta_on_hand, msg.delta_received)
+            .apply_stock_delta(
+                self.product,
+                msg.delta_on_hand,
+                msg.delta_received,
+                &msg.change,
+            )
             .map_err(|e| match e {
                 StoreError::OutOfStock(m) => InventoryError::Refused(m),
                 StoreError::NotFound => InventoryError::UnknownProduct,
@@ -277,6 +305,7 @@ impl Handler<SetOnHand> for InventoryActor {
             Adjust {
                 delta_on_hand: delta,
                 delta_received: delta,
+                change: msg.1,
             },
             ctx,
         )
@@ -316,6 +345,7 @@ impl Handler<Shutdown> for InventoryActor {
 mod tests {
     use super::*;
     use crate::catalog::generate::{self, Seq};
+    use crate::domain::ledger::StockCause;
     use crate::domain::money::Currency;
 
     /// One product with 10 units, its actor, and the store behind it.
@@ -343,8 +373,12 @@ mod tests {
         let reservation = actor.send(Reserve { quantity: 2 }).await.unwrap().unwrap();
         // The checkout transaction takes 2 units (seq 1), then a cancelled
         // order returns 3 (seq 2); the actor hears of the return first.
-        let sale = store.apply_stock_delta(product, -2, 0).unwrap();
-        let back = store.apply_stock_delta(product, 3, 0).unwrap();
+        let sale = store
+            .apply_stock_delta(product, -2, 0, &StockChange::of(StockCause::Adjustment))
+            .unwrap();
+        let back = store
+            .apply_stock_delta(product, 3, 0, &StockChange::of(StockCause::Adjustment))
+            .unwrap();
         actor.do_send(Returned {
             quantity: 3,
             seq: back.seq,

@@ -4,6 +4,7 @@
 //! then publishes the committed change to the event hub ("live updates come
 //! from the place that commits").
 
+pub mod audit;
 pub mod carts;
 pub mod checkout;
 pub mod orders;

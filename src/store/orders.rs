@@ -7,11 +7,15 @@
 //! re-reads each product's stock and aborts rather than take it below zero,
 //! and it writes the order, its index entries, the stock decrements, the
 //! emptied cart and the idempotency key together, so a crash leaves either
-//! all of them or none.
+//! all of them or none. The same transactions append the stock ledger and
+//! move the analytics buckets (`ledger::write_stock`, `stats::record_order`),
+//! so neither can disagree with the orders after a crash.
 
+use super::ledger::{write_stock, StockWrite};
+use super::stats::record_order;
 use super::{decode, encode, Store, StoreError};
 use crate::domain::cart::Cart;
-use crate::domain::inventory::StockLevel;
+use crate::domain::ledger::{StockCause, StockChange};
 use crate::domain::order::{check_transition, Order, OrderStatus, Requester, TransitionError};
 use crate::domain::time::now_unix;
 use crate::domain::{OrderId, ProductId, UserId};
@@ -98,6 +102,8 @@ impl Store {
         let order_bytes = encode(order)?;
         let cart_bytes = encode(write.emptied_cart)?;
         let t = &self.trees;
+        let now = now_unix();
+        let sold = StockChange::of(StockCause::Checkout(order.id));
         let result = (
             &t.stock_by_product,
             &t.orders_by_id,
@@ -106,9 +112,25 @@ impl Store {
             &t.carts_by_id,
             &t.checkouts_by_key,
             &t.outbox_by_id,
+            &t.stock_ledger_by_product,
+            &t.stats_by_day,
+            &t.product_sales_by_day,
+            &t.customers_by_user,
         )
             .transaction(
-                |(stock, orders, by_user, by_product, carts, keys, outbox)| {
+                |(
+                    stock,
+                    orders,
+                    by_user,
+                    by_product,
+                    carts,
+                    keys,
+                    outbox,
+                    ledger,
+                    stats,
+                    sales,
+                    customers,
+                )| {
                     let mut stock_seqs = Vec::with_capacity(order.items.len());
                     let fail = |e: StoreError| ConflictableTransactionError::Abort(Abort::Store(e));
                     if let Some((key, body_hash)) = &write.idempotency {
@@ -125,23 +147,33 @@ impl Store {
                         }
                     }
                     for (product_id, quantity) in order.units() {
-                        let key = product_id.to_key();
-                        let level: StockLevel = match stock.get(key)? {
-                            Some(bytes) => decode(&bytes).map_err(fail)?,
-                            None => StockLevel::default(),
-                        };
-                        let Ok(next) = level.apply(-quantity, 0) else {
-                            return Err(ConflictableTransactionError::Abort(Abort::Done(
-                                CheckoutCommit::Short {
-                                    product_id,
-                                    available: level.on_hand,
-                                },
-                            )));
-                        };
-                        stock.insert(&key, encode(&next).map_err(fail)?)?;
+                        let next =
+                            match write_stock(stock, ledger, product_id, -quantity, 0, &sold, now)?
+                            {
+                                Ok(StockWrite::Applied(next)) => next,
+                                Ok(StockWrite::Missing) => {
+                                    return Err(ConflictableTransactionError::Abort(Abort::Done(
+                                        CheckoutCommit::Short {
+                                            product_id,
+                                            available: 0,
+                                        },
+                                    )))
+                                }
+                                Ok(StockWrite::Refused { level, .. }) => {
+                                    return Err(ConflictableTransactionError::Abort(Abort::Done(
+                                        CheckoutCommit::Short {
+                                            product_id,
+                                            available: level.on_hand,
+                                        },
+                                    )))
+                                }
+                                Err(e) => return Err(fail(e)),
+                            };
                         stock_seqs.push((product_id, next.seq));
-                        by_product.insert(&pair_key(key, order.id.to_key()), &[])?;
+                        by_product
+                            .insert(&pair_key(product_id.to_key(), order.id.to_key()), &[])?;
                     }
+                    record_order(stats, sales, customers, None, order)?.map_err(fail)?;
                     orders.insert(&order.id.to_key(), order_bytes.as_slice())?;
                     by_user.insert(&pair_key(order.user_id.to_key(), order.id.to_key()), &[])?;
                     carts.insert(&write.emptied_cart.id.to_key(), cart_bytes.as_slice())?;
@@ -239,46 +271,67 @@ impl Store {
         requester: Requester,
     ) -> Result<Transition, TransitionFailure> {
         let t = &self.trees;
-        let result = (&t.orders_by_id, &t.stock_by_product).transaction(|(orders, stock)| {
-            let fail =
-                |e: StoreError| ConflictableTransactionError::Abort(TransitionFailure::Store(e));
-            let Some(bytes) = orders.get(id.to_key())? else {
-                return Err(ConflictableTransactionError::Abort(
-                    TransitionFailure::NotFound,
-                ));
-            };
-            let before: Order = decode(&bytes).map_err(fail)?;
-            check_transition(before.status, to, requester)
-                .map_err(|e| ConflictableTransactionError::Abort(TransitionFailure::Rejected(e)))?;
-            let mut after = before.clone();
-            after.status = to;
-            after.updated_at = now_unix();
-            let mut returned = Vec::new();
-            if to == OrderStatus::Cancelled && before.status.holds_stock() {
-                for (product_id, quantity) in before.units() {
-                    let key = product_id.to_key();
-                    let level: StockLevel = match stock.get(key)? {
-                        Some(bytes) => decode(&bytes).map_err(fail)?,
-                        None => continue,
-                    };
-                    let next = level
-                        .apply(quantity, 0)
-                        .map_err(|m| fail(StoreError::Corrupt(m)))?;
-                    stock.insert(&key, encode(&next).map_err(fail)?)?;
-                    returned.push(StockReturn {
-                        product_id,
-                        quantity,
-                        seq: next.seq,
-                    });
+        let now = now_unix();
+        let returned_change = StockChange::of(StockCause::OrderCancelled(id));
+        let result = (
+            &t.orders_by_id,
+            &t.stock_by_product,
+            &t.stock_ledger_by_product,
+            &t.stats_by_day,
+            &t.product_sales_by_day,
+            &t.customers_by_user,
+        )
+            .transaction(|(orders, stock, ledger, stats, sales, customers)| {
+                let fail = |e: StoreError| {
+                    ConflictableTransactionError::Abort(TransitionFailure::Store(e))
+                };
+                let Some(bytes) = orders.get(id.to_key())? else {
+                    return Err(ConflictableTransactionError::Abort(
+                        TransitionFailure::NotFound,
+                    ));
+                };
+                let before: Order = decode(&bytes).map_err(fail)?;
+                check_transition(before.status, to, requester).map_err(|e| {
+                    ConflictableTransactionError::Abort(TransitionFailure::Rejected(e))
+                })?;
+                let mut after = before.clone();
+                after.status = to;
+                after.updated_at = now;
+                let mut returned = Vec::new();
+                if to == OrderStatus::Cancelled && before.status.holds_stock() {
+                    for (product_id, quantity) in before.units() {
+                        let next = match write_stock(
+                            stock,
+                            ledger,
+                            product_id,
+                            quantity,
+                            0,
+                            &returned_change,
+                            now,
+                        )? {
+                            Ok(StockWrite::Applied(next)) => next,
+                            // A product deleted since has no stock to return to.
+                            Ok(StockWrite::Missing) => continue,
+                            Ok(StockWrite::Refused { message, .. }) => {
+                                return Err(fail(StoreError::Corrupt(message)))
+                            }
+                            Err(e) => return Err(fail(e)),
+                        };
+                        returned.push(StockReturn {
+                            product_id,
+                            quantity,
+                            seq: next.seq,
+                        });
+                    }
                 }
-            }
-            orders.insert(&id.to_key(), encode(&after).map_err(fail)?)?;
-            Ok(Transition {
-                before,
-                after,
-                returned,
-            })
-        });
+                record_order(stats, sales, customers, Some(&before), &after)?.map_err(fail)?;
+                orders.insert(&id.to_key(), encode(&after).map_err(fail)?)?;
+                Ok(Transition {
+                    before,
+                    after,
+                    returned,
+                })
+            });
         result.map_err(|e| match e {
             TransactionError::Abort(failure) => failure,
             TransactionError::Storage(e) => TransitionFailure::Store(e.into()),
