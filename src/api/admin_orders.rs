@@ -60,7 +60,7 @@ pub struct StockView {
     pub received: i64,
 }
 
-fn parse_instant(field: &str, text: &str, errors: &mut FieldErrors) -> Option<i64> {
+pub(crate) fn parse_instant(field: &str, text: &str, errors: &mut FieldErrors) -> Option<i64> {
     let parsed = OffsetDateTime::parse(text, &Rfc3339)
         .map(|t| t.unix_timestamp())
         .or_else(|_| {

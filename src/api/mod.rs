@@ -2,6 +2,9 @@
 //! into domain types, authorizes the caller, calls the service, actor or
 //! store that owns the data, and renders a view; rules live elsewhere.
 
+pub mod admin_analytics;
+pub mod admin_audit;
+pub mod admin_inventory;
 pub mod admin_orders;
 pub mod admin_users;
 pub mod auth;
@@ -19,6 +22,8 @@ pub mod orders;
 pub mod pagination;
 pub mod products;
 pub mod profile;
+pub mod reviews;
+pub mod wishlist;
 
 use crate::auth::Accounts;
 use crate::catalog::Catalog;
@@ -50,6 +55,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(auth::configure)
         .configure(admin_users::configure)
         .configure(admin_orders::configure)
+        .configure(admin_inventory::configure)
+        .configure(admin_analytics::configure)
+        .configure(admin_audit::configure)
+        .configure(wishlist::configure)
+        .configure(reviews::configure)
         .configure(cart::configure)
         .configure(checkout::configure)
         .configure(orders::configure)

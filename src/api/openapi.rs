@@ -2,8 +2,8 @@
 //! Each handler carries its `#[utoipa::path]`; list new ones here.
 
 use super::{
-    admin_orders, admin_users, auth, brands, cart, categories, checkout, error, health, media,
-    orders, products, profile,
+    admin_analytics, admin_audit, admin_inventory, admin_orders, admin_users, auth, brands, cart,
+    categories, checkout, error, health, media, orders, products, profile, reviews, wishlist,
 };
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,6 +28,13 @@ use utoipa::{Modify, OpenApi};
         checkout::checkout,
         orders::list_orders, orders::get_order, orders::cancel_order,
         admin_orders::list_orders, admin_orders::update_order, admin_orders::restock,
+        admin_inventory::list_inventory, admin_inventory::get_inventory,
+        admin_inventory::adjust_stock, admin_inventory::ledger,
+        admin_analytics::analytics, admin_audit::list_audit,
+        wishlist::get_wishlist, wishlist::add_to_wishlist, wishlist::remove_from_wishlist,
+        wishlist::move_to_cart,
+        reviews::list_reviews, reviews::create_review, reviews::update_review,
+        reviews::delete_review,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -36,6 +43,8 @@ use utoipa::{Modify, OpenApi};
         (name = "profile", description = "Your own account"),
         (name = "cart", description = "Your cart (anonymous carts by token)"),
         (name = "orders", description = "Checkout and your orders"),
+        (name = "wishlist", description = "Your saved products"),
+        (name = "reviews", description = "Product reviews and ratings"),
         (name = "admin", description = "Staff back office"),
         (name = "ops", description = "Health and metrics"),
         (name = "catalog", description = "Products, categories, brands, search and images"),

@@ -260,6 +260,43 @@ impl Store {
         Ok(orders)
     }
 
+    /// Rewrites an order record through `change` (payment outcomes: status
+    /// and payment_status) with its analytics figures moved in the same
+    /// transaction. Stock is not touched here: a change that returns stock
+    /// is a cancellation and goes through `transition_order`.
+    pub fn update_order(
+        &self,
+        id: OrderId,
+        change: impl Fn(&mut Order),
+    ) -> Result<Order, StoreError> {
+        let t = &self.trees;
+        let now = now_unix();
+        super::from_tx(
+            (
+                &t.orders_by_id,
+                &t.stats_by_day,
+                &t.product_sales_by_day,
+                &t.customers_by_user,
+            )
+                .transaction(|(orders, stats, sales, customers)| {
+                    let Some(bytes) = orders.get(id.to_key())? else {
+                        return super::abort(StoreError::NotFound);
+                    };
+                    let before: Order = decode(&bytes).or_else(super::abort)?;
+                    let mut after = before.clone();
+                    change(&mut after);
+                    after.id = before.id;
+                    after.user_id = before.user_id;
+                    after.created_at = before.created_at;
+                    after.updated_at = now;
+                    record_order(stats, sales, customers, Some(&before), &after)?
+                        .or_else(super::abort)?;
+                    orders.insert(&id.to_key(), encode(&after).or_else(super::abort)?)?;
+                    Ok(after)
+                }),
+        )
+    }
+
     /// Moves an order to `to` if the state machine and the requester allow
     /// it; a cancellation returns the items' units to stock in the same
     /// transaction. Returns the order before and after, and the stock it

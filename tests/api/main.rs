@@ -2,6 +2,7 @@
 //! its own temporary data directory and talks HTTP to it.
 
 mod accounts;
+mod admin;
 mod cart;
 mod catalog;
 mod checkout;
@@ -11,5 +12,7 @@ mod import;
 mod mail;
 mod orders;
 mod payments_providers;
+mod reviews;
 mod store;
 mod tokens;
+mod wishlist;
