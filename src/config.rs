@@ -36,6 +36,11 @@ pub struct Settings {
     pub low_stock_threshold: i64,
     /// Payment providers; none is configured unless credentials are given.
     pub payments: PaymentSettings,
+    /// A pending order still unpaid this long after checkout is cancelled
+    /// and its stock returned.
+    pub unpaid_order_ttl: Duration,
+    /// How often the sweeper looks for such orders.
+    pub unpaid_order_sweep: Duration,
     /// Order-confirmation delivery (see `mail`).
     pub mail: MailSettings,
 }
@@ -103,6 +108,8 @@ impl Settings {
             actor_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             low_stock_threshold: 5,
             payments: PaymentSettings::default(),
+            unpaid_order_ttl: DEFAULT_UNPAID_ORDER_TTL,
+            unpaid_order_sweep: sweep_interval(DEFAULT_UNPAID_ORDER_TTL),
             mail: MailSettings {
                 smtp_url: None,
                 from: "shop@localhost".into(),
@@ -112,6 +119,16 @@ impl Settings {
             },
         }
     }
+}
+
+pub const DEFAULT_UNPAID_ORDER_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// Sweeps often enough that an order outlives its TTL by at most a minute
+/// (or half the TTL, when that is shorter).
+pub fn sweep_interval(ttl: Duration) -> Duration {
+    (ttl / 2)
+        .min(Duration::from_secs(60))
+        .max(Duration::from_millis(100))
 }
 
 /// Flags of `storefront serve`; each can also come from its environment variable.
@@ -171,6 +188,10 @@ pub struct ServeArgs {
     /// The shop currency, an ISO 4217 code (prices are stored in its minor units).
     #[arg(long, env = "STOREFRONT_CURRENCY", default_value = "USD", value_parser = Currency::parse)]
     pub currency: Currency,
+    /// Seconds a pending order may stay unpaid before it is cancelled and
+    /// its stock returned.
+    #[arg(long, env = "STOREFRONT_UNPAID_ORDER_TTL", default_value_t = 30 * 60)]
+    pub unpaid_order_ttl: u64,
     /// From address of order confirmations.
     #[arg(long, env = "STOREFRONT_MAIL_FROM", default_value = "shop@localhost")]
     pub mail_from: String,
@@ -208,6 +229,8 @@ impl ServeArgs {
         settings.low_stock_threshold = self.low_stock_threshold.max(0);
         settings.actor_idle_timeout = Duration::from_secs(self.actor_idle_secs.max(1));
         settings.payments = PaymentSettings::from_env(|key| std::env::var(key).ok(), self.demo);
+        settings.unpaid_order_ttl = Duration::from_secs(self.unpaid_order_ttl.max(1));
+        settings.unpaid_order_sweep = sweep_interval(settings.unpaid_order_ttl);
         settings.mail = MailSettings {
             // Not a flag: the URL may carry the SMTP password, which must not show in `ps`.
             smtp_url: std::env::var("STOREFRONT_SMTP_URL")

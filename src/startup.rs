@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::demo;
 use crate::domain::{CartId, ProductId};
 use crate::mail::{MailSender, Mailer};
+use crate::payments::Providers;
 use crate::services::Shop;
 use crate::store::Store;
 use actix::{Actor, Arbiter};
@@ -30,11 +31,31 @@ pub struct Application {
     demo_login: Option<demo::DemoLogins>,
     arbiters: Vec<Arbiter>,
     mail_sender: MailSender,
+    sweeper: tokio::task::JoinHandle<()>,
+}
+
+/// Cancels orders left unpaid past `ttl`, every `every`, until aborted.
+fn start_sweeper(shop: Shop, ttl: Duration, every: Duration) -> tokio::task::JoinHandle<()> {
+    actix_web::rt::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = shop.expire_unpaid_orders(ttl).await {
+                tracing::error!(error = %e, "sweeping unpaid orders failed");
+            }
+        }
+    })
 }
 
 /// Starts the event hub and the cart and inventory registries, whose actors
 /// run on their own arbiter threads, sharded by key.
-fn start_actors(settings: &Settings, store: Store, catalog: Catalog) -> (Shop, Vec<Arbiter>) {
+fn start_actors(
+    settings: &Settings,
+    store: Store,
+    catalog: Catalog,
+    payments: Providers,
+) -> (Shop, Vec<Arbiter>) {
     let arbiters: Vec<Arbiter> = (0..settings.actor_threads.max(1))
         .map(|_| Arbiter::new())
         .collect();
@@ -70,6 +91,7 @@ fn start_actors(settings: &Settings, store: Store, catalog: Catalog) -> (Shop, V
         hub,
         carts,
         inventory,
+        payments,
     };
     (shop, arbiters)
 }
@@ -87,7 +109,14 @@ impl Application {
         };
         // Built after the demo seed so the index holds the seeded catalog.
         let catalog = Catalog::open(store.clone(), settings.currency)?;
-        let (shop, arbiters) = start_actors(&settings, store.clone(), catalog.clone());
+        let payments = Providers::from_settings(&settings.payments, &settings.data_dir)
+            .context("setting up the payment providers")?;
+        let (shop, arbiters) = start_actors(&settings, store.clone(), catalog.clone(), payments);
+        let sweeper = start_sweeper(
+            shop.clone(),
+            settings.unpaid_order_ttl,
+            settings.unpaid_order_sweep,
+        );
         let listener = TcpListener::bind(&settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
@@ -161,6 +190,7 @@ impl Application {
             demo_login,
             arbiters,
             mail_sender,
+            sweeper,
         })
     }
 
@@ -190,6 +220,9 @@ impl Application {
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then flushes.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
+        // The sweeper holds the store too; it must end before the data dir is free.
+        self.sweeper.abort();
+        let _ = self.sweeper.await;
         // Stop the sender even if the server failed, so it releases the store.
         self.mail_sender.stop().await;
         let flushed = self.state.store.durable().await;

@@ -10,6 +10,7 @@ use crate::auth::AuthError;
 use crate::domain::cart::CartError;
 use crate::domain::FieldErrors;
 use crate::payments::ProviderError;
+use crate::services::payments::PaymentError;
 use crate::services::ShopError;
 use crate::store::StoreError;
 use actix_web::http::{header, StatusCode};
@@ -362,6 +363,30 @@ impl From<ProviderError> for ApiError {
                     message: format!("{provider} answered unexpectedly; try again"),
                 }
             }
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            PaymentError::NotFound(what) => ApiError::not_found(what),
+            PaymentError::NotPayable(message) => ApiError::conflict("order_not_payable", message),
+            PaymentError::KeyReused => ApiError::Unprocessable {
+                code: "idempotency_key_reused",
+                message: e.to_string(),
+            },
+            PaymentError::UnknownPayment => ApiError::bad_request("unknown_payment", e.to_string()),
+            PaymentError::AmountMismatch(_) => {
+                tracing::error!(error = %e, "verified payment for the wrong amount; not paid");
+                ApiError::bad_request("amount_mismatch", e.to_string())
+            }
+            PaymentError::UnhandledEvent(_) => {
+                ApiError::bad_request("unhandled_event", e.to_string())
+            }
+            PaymentError::NotRefundable(message) => ApiError::conflict("not_refundable", message),
+            PaymentError::Provider(inner) => inner.into(),
+            PaymentError::Shop(inner) => inner.into(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod admin_audit;
 pub mod admin_inventory;
 pub mod admin_orders;
 pub mod admin_users;
+pub mod assets;
 pub mod auth;
 pub mod brands;
 pub mod cart;
@@ -20,9 +21,12 @@ pub mod metrics;
 pub mod openapi;
 pub mod orders;
 pub mod pagination;
+pub mod pay_page;
+pub mod payments;
 pub mod products;
 pub mod profile;
 pub mod reviews;
+pub mod webhooks;
 pub mod wishlist;
 
 use crate::auth::Accounts;
@@ -63,13 +67,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(cart::configure)
         .configure(checkout::configure)
         .configure(orders::configure)
+        .configure(payments::configure)
+        .configure(webhooks::configure)
+        .configure(pay_page::configure)
         .configure(profile::configure)
         .configure(products::configure)
         .configure(categories::configure)
         .configure(brands::configure)
         .configure(media::configure)
         .configure(health::configure)
-        .configure(openapi::configure);
+        .configure(openapi::configure)
+        .configure(assets::configure);
 }
 
 /// Unknown paths get the JSON 404.

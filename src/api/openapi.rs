@@ -3,7 +3,8 @@
 
 use super::{
     admin_analytics, admin_audit, admin_inventory, admin_orders, admin_users, auth, brands, cart,
-    categories, checkout, error, health, media, orders, products, profile, reviews, wishlist,
+    categories, checkout, error, health, media, orders, payments, products, profile, reviews,
+    webhooks, wishlist,
 };
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -35,6 +36,9 @@ use utoipa::{Modify, OpenApi};
         wishlist::move_to_cart,
         reviews::list_reviews, reviews::create_review, reviews::update_review,
         reviews::delete_review,
+        payments::start_payment, payments::providers, payments::order_payments,
+        payments::razorpay_verify, payments::paypal_capture, payments::refund,
+        webhooks::receive,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth),
@@ -46,6 +50,7 @@ use utoipa::{Modify, OpenApi};
         (name = "wishlist", description = "Your saved products"),
         (name = "reviews", description = "Product reviews and ratings"),
         (name = "admin", description = "Staff back office"),
+        (name = "payments", description = "Payments with Stripe, PayPal, Razorpay or the test provider"),
         (name = "ops", description = "Health and metrics"),
         (name = "catalog", description = "Products, categories, brands, search and images"),
     )

@@ -10,6 +10,7 @@ pub mod carts;
 pub mod checkout;
 pub mod inventory;
 pub mod orders;
+pub mod payments;
 pub mod reviews;
 pub mod wishlists;
 
@@ -20,6 +21,7 @@ use crate::catalog::Catalog;
 use crate::domain::cart::CartError;
 use crate::domain::order::TransitionError;
 use crate::domain::FieldErrors;
+use crate::payments::Providers;
 use crate::store::{Store, StoreError};
 use actix::prelude::*;
 
@@ -31,6 +33,8 @@ pub struct Shop {
     pub hub: Addr<EventHub>,
     pub carts: Addr<Registry<CartActor>>,
     pub inventory: Addr<Registry<InventoryActor>>,
+    /// The enabled payment providers.
+    pub payments: Providers,
 }
 
 /// Errors of the service layer; the API maps each to one status.

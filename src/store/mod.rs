@@ -91,6 +91,10 @@ pub struct Trees {
     pub orders_by_user: sled::Tree,
     /// `checkouts_by_key`: UserId ++ Idempotency-Key -> body SHA-256 ++ OrderId.
     pub checkouts_by_key: sled::Tree,
+    /// `pending_orders_by_created`: created_at (u64 BE) ++ OrderId -> (), one
+    /// entry per order still pending; the unpaid-order sweeper reads only the
+    /// expired prefix instead of every order.
+    pub pending_orders_by_created: sled::Tree,
     /// `payments_by_id`: PaymentId -> Payment.
     pub payments_by_id: sled::Tree,
     /// `payments_by_order`: OrderId ++ PaymentId -> () (every attempt of an order).
@@ -151,6 +155,7 @@ impl Trees {
             orders_by_id: db.open_tree("orders_by_id")?,
             orders_by_user: db.open_tree("orders_by_user")?,
             checkouts_by_key: db.open_tree("checkouts_by_key")?,
+            pending_orders_by_created: db.open_tree("pending_orders_by_created")?,
             payments_by_id: db.open_tree("payments_by_id")?,
             payments_by_order: db.open_tree("payments_by_order")?,
             payments_by_transaction: db.open_tree("payments_by_transaction")?,
@@ -192,6 +197,7 @@ impl Store {
             .cache_capacity(256 * 1024 * 1024)
             .open()?;
         let trees = Trees::open(&db)?;
+        orders::index_pending_orders(&trees)?;
         let commit = GroupCommit::start(db.clone(), &sled_dir)?;
         Ok(Self {
             db,

@@ -1,14 +1,17 @@
 //! Orders. `orders_by_id` holds each order, `orders_by_user` (UserId ++
 //! OrderId) lists a user's orders, `order_items_by_product` (ProductId ++
 //! OrderId) finds orders of a product, `checkouts_by_key` maps a user's
-//! Idempotency-Key to the order it created.
+//! Idempotency-Key to the order it created, `pending_orders_by_created`
+//! (created_at u64 BE ++ OrderId) lists the orders still pending, oldest
+//! first, and loses an entry in the transaction that moves its order on.
 //!
 //! Invariant 1 lives here as much as in the actors: the checkout transaction
 //! re-reads each product's stock and aborts rather than take it below zero,
 //! and it writes the order, its index entries, the stock decrements, the
 //! emptied cart and the idempotency key together, so a crash leaves either
 //! all of them or none. The same transactions append the stock ledger and
-//! move the analytics buckets (`ledger::write_stock`, `stats::record_order`),
+//! move the analytics buckets (`ledger::write_stock`, `stats::record_order`):
+//! every order write goes through `commit_checkout` or `write_order_change`,
 //! so neither can disagree with the orders after a crash.
 
 use super::ledger::{write_stock, StockWrite};
@@ -16,12 +19,18 @@ use super::stats::record_order;
 use super::{decode, encode, Store, StoreError};
 use crate::domain::cart::Cart;
 use crate::domain::ledger::{StockCause, StockChange};
-use crate::domain::order::{check_transition, Order, OrderStatus, Requester, TransitionError};
+use crate::domain::order::{
+    check_transition, Order, OrderStatus, PaymentStatus, Requester, TransitionError,
+};
 use crate::domain::time::now_unix;
 use crate::domain::{OrderId, ProductId, UserId};
 use crate::mail::{enqueue_in_tx, PreparedMail};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
+
+/// Set once `pending_orders_by_created` holds every pending order (data
+/// directories from before the index existed are indexed once at open).
+const PENDING_INDEXED_FLAG: &str = "pending_orders_indexed";
 
 /// What the checkout transaction did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +70,122 @@ fn key_of(user: UserId, key: &str) -> Vec<u8> {
     out
 }
 
+/// The `pending_orders_by_created` key of an order.
+pub fn pending_key(order: &Order) -> [u8; 16] {
+    pair_key(
+        (order.created_at.max(0) as u64).to_be_bytes(),
+        order.id.to_key(),
+    )
+}
+
+/// Indexes the pending orders of a data directory made before the index.
+pub(crate) fn index_pending_orders(trees: &super::Trees) -> Result<(), StoreError> {
+    if trees.meta.contains_key(PENDING_INDEXED_FLAG)? {
+        return Ok(());
+    }
+    for entry in trees.orders_by_id.iter() {
+        let (_, bytes) = entry?;
+        let order: Order = decode(&bytes)?;
+        if order.status == OrderStatus::Pending {
+            trees
+                .pending_orders_by_created
+                .insert(pending_key(&order), &[])?;
+        }
+    }
+    // sled recovers a prefix of its writes, so the flag never outlives the entries.
+    trees.meta.insert(PENDING_INDEXED_FLAG, &[1u8])?;
+    Ok(())
+}
+
+/// Widens a transaction error of the store to one whose abort type wraps it.
+pub(crate) fn widen<E: From<StoreError>>(
+    e: ConflictableTransactionError<StoreError>,
+) -> ConflictableTransactionError<E> {
+    match e {
+        ConflictableTransactionError::Abort(inner) => {
+            ConflictableTransactionError::Abort(inner.into())
+        }
+        ConflictableTransactionError::Conflict => ConflictableTransactionError::Conflict,
+        ConflictableTransactionError::Storage(inner) => {
+            ConflictableTransactionError::Storage(inner)
+        }
+    }
+}
+
+/// Every tree an order change writes, inside one transaction: the order,
+/// its pending-index entry, the stock it returns with its ledger entries,
+/// and the analytics buckets.
+pub(crate) struct OrderTx<'a> {
+    pub orders: &'a TransactionalTree,
+    pub stock: &'a TransactionalTree,
+    pub pending: &'a TransactionalTree,
+    pub ledger: &'a TransactionalTree,
+    pub stats: &'a TransactionalTree,
+    pub sales: &'a TransactionalTree,
+    pub customers: &'a TransactionalTree,
+}
+
+impl<'a> OrderTx<'a> {
+    /// From the views of a transaction over `Trees::order_change()`.
+    pub(crate) fn new(views: &'a [TransactionalTree]) -> Self {
+        Self {
+            orders: &views[0],
+            stock: &views[1],
+            pending: &views[2],
+            ledger: &views[3],
+            stats: &views[4],
+            sales: &views[5],
+            customers: &views[6],
+        }
+    }
+}
+
+impl super::Trees {
+    /// The trees of `OrderTx`, in its order, to start a transaction over.
+    pub(crate) fn order_change(&self) -> [&sled::Tree; 7] {
+        [
+            &self.orders_by_id,
+            &self.stock_by_product,
+            &self.pending_orders_by_created,
+            &self.stock_ledger_by_product,
+            &self.stats_by_day,
+            &self.product_sales_by_day,
+            &self.customers_by_user,
+        ]
+    }
+}
+
+/// Puts a cancelled order's units back in stock, inside the transaction
+/// that cancels it, with a ledger entry each: the one stock-return path
+/// shared by cancellation, refunds and expiry. The caller tells each
+/// product's InventoryActor (`Returned`) after the commit.
+pub(crate) fn return_units(
+    tx: &OrderTx<'_>,
+    order: &Order,
+    now: i64,
+) -> Result<Vec<StockReturn>, ConflictableTransactionError<StoreError>> {
+    let fail = ConflictableTransactionError::Abort;
+    let change = StockChange::of(StockCause::OrderCancelled(order.id));
+    let mut returned = Vec::new();
+    for (product_id, quantity) in order.units() {
+        let next = match write_stock(tx.stock, tx.ledger, product_id, quantity, 0, &change, now)? {
+            Ok(StockWrite::Applied(next)) => next,
+            // A product deleted since has no stock to return to.
+            Ok(StockWrite::Missing) => continue,
+            Ok(StockWrite::Refused { message, .. }) => {
+                return Err(fail(StoreError::Corrupt(message)))
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        returned.push(StockReturn {
+            product_id,
+            quantity,
+            seq: next.seq,
+        });
+    }
+    Ok(returned)
+}
+
 fn pair_key(a: [u8; 8], b: [u8; 8]) -> [u8; 16] {
     let mut key = [0u8; 16];
     key[..8].copy_from_slice(&a);
@@ -95,6 +220,39 @@ pub enum TransitionFailure {
     Store(#[from] StoreError),
 }
 
+/// Writes an order's change inside a transaction, with what goes with it:
+/// its pending-index entry leaves when it stops being pending, a
+/// cancellation returns its units (`return_units`), and the analytics
+/// buckets move from `before` to `after`.
+pub(crate) fn write_order_change(
+    tx: &OrderTx<'_>,
+    before: &Order,
+    after: &Order,
+) -> Result<Transition, ConflictableTransactionError<StoreError>> {
+    let returned = if after.status == OrderStatus::Cancelled
+        && before.status != OrderStatus::Cancelled
+        && before.status.holds_stock()
+    {
+        return_units(tx, before, after.updated_at)?
+    } else {
+        Vec::new()
+    };
+    if before.status == OrderStatus::Pending && after.status != OrderStatus::Pending {
+        tx.pending.remove(&pending_key(before))?;
+    }
+    record_order(tx.stats, tx.sales, tx.customers, Some(before), after)?
+        .map_err(ConflictableTransactionError::Abort)?;
+    tx.orders.insert(
+        &after.id.to_key(),
+        encode(after).map_err(ConflictableTransactionError::Abort)?,
+    )?;
+    Ok(Transition {
+        before: before.clone(),
+        after: after.clone(),
+        returned,
+    })
+}
+
 impl Store {
     /// Writes a placed order and everything that goes with it in one transaction.
     pub fn commit_checkout(&self, write: CheckoutWrite<'_>) -> Result<CheckoutCommit, StoreError> {
@@ -112,6 +270,7 @@ impl Store {
             &t.carts_by_id,
             &t.checkouts_by_key,
             &t.outbox_by_id,
+            &t.pending_orders_by_created,
             &t.stock_ledger_by_product,
             &t.stats_by_day,
             &t.product_sales_by_day,
@@ -126,6 +285,7 @@ impl Store {
                     carts,
                     keys,
                     outbox,
+                    pending,
                     ledger,
                     stats,
                     sales,
@@ -175,6 +335,7 @@ impl Store {
                     }
                     record_order(stats, sales, customers, None, order)?.map_err(fail)?;
                     orders.insert(&order.id.to_key(), order_bytes.as_slice())?;
+                    pending.insert(&pending_key(order), &[])?;
                     by_user.insert(&pair_key(order.user_id.to_key(), order.id.to_key()), &[])?;
                     carts.insert(&write.emptied_cart.id.to_key(), cart_bytes.as_slice())?;
                     if let Some((key, body_hash)) = &write.idempotency {
@@ -247,6 +408,62 @@ impl Store {
         Ok((count, page))
     }
 
+    /// Pending orders placed at or before `cutoff` (unix seconds), oldest
+    /// first, at most `limit` of them.
+    pub fn pending_orders_before(
+        &self,
+        cutoff: i64,
+        limit: usize,
+    ) -> Result<Vec<OrderId>, StoreError> {
+        let end = ((cutoff.max(0) as u64) + 1).to_be_bytes();
+        let mut ids = Vec::new();
+        for entry in self
+            .trees
+            .pending_orders_by_created
+            .range(..end.as_slice())
+            .take(limit)
+        {
+            let (key, _) = entry?;
+            let id = OrderId::from_key(&key[8..])
+                .ok_or_else(|| StoreError::Corrupt("bad pending order entry".into()))?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Cancels an order left unpaid: only if it is still pending, not paid,
+    /// and placed at or before `cutoff`, all checked in the transaction so a
+    /// payment settling at the same moment wins or loses cleanly. `None`
+    /// when the order no longer qualifies.
+    pub fn expire_unpaid_order(
+        &self,
+        id: OrderId,
+        cutoff: i64,
+    ) -> Result<Option<Transition>, StoreError> {
+        let t = &self.trees;
+        super::from_tx(t.order_change().as_slice().transaction(|views| {
+            let tx = OrderTx::new(views);
+            let (orders, pending) = (tx.orders, tx.pending);
+            let Some(bytes) = orders.get(id.to_key())? else {
+                return Ok(None);
+            };
+            let before: Order = decode(&bytes).map_err(ConflictableTransactionError::Abort)?;
+            if before.status != OrderStatus::Pending
+                || before.payment_status == PaymentStatus::Paid
+                || before.created_at > cutoff
+            {
+                if before.status != OrderStatus::Pending {
+                    pending.remove(&pending_key(&before))?;
+                }
+                return Ok(None);
+            }
+            let mut after = before.clone();
+            after.status = OrderStatus::Cancelled;
+            after.updated_at = now_unix();
+            write_order_change(&tx, &before, &after).map(Some)
+        }))
+    }
+
     /// Every order for which `keep` is true, newest first (staff back office).
     pub fn orders_matching(&self, keep: impl Fn(&Order) -> bool) -> Result<Vec<Order>, StoreError> {
         let mut orders = Vec::new();
@@ -260,41 +477,30 @@ impl Store {
         Ok(orders)
     }
 
-    /// Rewrites an order record through `change` (payment outcomes: status
-    /// and payment_status) with its analytics figures moved in the same
-    /// transaction. Stock is not touched here: a change that returns stock
-    /// is a cancellation and goes through `transition_order`.
+    /// Rewrites an order record through `change` (a payment outcome, for
+    /// example) in one transaction with everything `write_order_change`
+    /// keeps in step. If the change cancels the order, its units return to
+    /// stock and the caller must tell the InventoryActors (`returned`).
     pub fn update_order(
         &self,
         id: OrderId,
         change: impl Fn(&mut Order),
-    ) -> Result<Order, StoreError> {
-        let t = &self.trees;
+    ) -> Result<Transition, StoreError> {
         let now = now_unix();
-        super::from_tx(
-            (
-                &t.orders_by_id,
-                &t.stats_by_day,
-                &t.product_sales_by_day,
-                &t.customers_by_user,
-            )
-                .transaction(|(orders, stats, sales, customers)| {
-                    let Some(bytes) = orders.get(id.to_key())? else {
-                        return super::abort(StoreError::NotFound);
-                    };
-                    let before: Order = decode(&bytes).or_else(super::abort)?;
-                    let mut after = before.clone();
-                    change(&mut after);
-                    after.id = before.id;
-                    after.user_id = before.user_id;
-                    after.created_at = before.created_at;
-                    after.updated_at = now;
-                    record_order(stats, sales, customers, Some(&before), &after)?
-                        .or_else(super::abort)?;
-                    orders.insert(&id.to_key(), encode(&after).or_else(super::abort)?)?;
-                    Ok(after)
-                }),
-        )
+        super::from_tx(self.trees.order_change().as_slice().transaction(|views| {
+            let tx = OrderTx::new(views);
+            let Some(bytes) = tx.orders.get(id.to_key())? else {
+                return Err(ConflictableTransactionError::Abort(StoreError::NotFound));
+            };
+            let before: Order = decode(&bytes).map_err(ConflictableTransactionError::Abort)?;
+            let mut after = before.clone();
+            change(&mut after);
+            after.id = before.id;
+            after.user_id = before.user_id;
+            after.created_at = before.created_at;
+            after.updated_at = now;
+            write_order_change(&tx, &before, &after)
+        }))
     }
 
     /// Moves an order to `to` if the state machine and the requester allow
@@ -308,67 +514,22 @@ impl Store {
         requester: Requester,
     ) -> Result<Transition, TransitionFailure> {
         let t = &self.trees;
-        let now = now_unix();
-        let returned_change = StockChange::of(StockCause::OrderCancelled(id));
-        let result = (
-            &t.orders_by_id,
-            &t.stock_by_product,
-            &t.stock_ledger_by_product,
-            &t.stats_by_day,
-            &t.product_sales_by_day,
-            &t.customers_by_user,
-        )
-            .transaction(|(orders, stock, ledger, stats, sales, customers)| {
-                let fail = |e: StoreError| {
-                    ConflictableTransactionError::Abort(TransitionFailure::Store(e))
-                };
-                let Some(bytes) = orders.get(id.to_key())? else {
-                    return Err(ConflictableTransactionError::Abort(
-                        TransitionFailure::NotFound,
-                    ));
-                };
-                let before: Order = decode(&bytes).map_err(fail)?;
-                check_transition(before.status, to, requester).map_err(|e| {
-                    ConflictableTransactionError::Abort(TransitionFailure::Rejected(e))
-                })?;
-                let mut after = before.clone();
-                after.status = to;
-                after.updated_at = now;
-                let mut returned = Vec::new();
-                if to == OrderStatus::Cancelled && before.status.holds_stock() {
-                    for (product_id, quantity) in before.units() {
-                        let next = match write_stock(
-                            stock,
-                            ledger,
-                            product_id,
-                            quantity,
-                            0,
-                            &returned_change,
-                            now,
-                        )? {
-                            Ok(StockWrite::Applied(next)) => next,
-                            // A product deleted since has no stock to return to.
-                            Ok(StockWrite::Missing) => continue,
-                            Ok(StockWrite::Refused { message, .. }) => {
-                                return Err(fail(StoreError::Corrupt(message)))
-                            }
-                            Err(e) => return Err(fail(e)),
-                        };
-                        returned.push(StockReturn {
-                            product_id,
-                            quantity,
-                            seq: next.seq,
-                        });
-                    }
-                }
-                record_order(stats, sales, customers, Some(&before), &after)?.map_err(fail)?;
-                orders.insert(&id.to_key(), encode(&after).map_err(fail)?)?;
-                Ok(Transition {
-                    before,
-                    after,
-                    returned,
-                })
-            });
+        let result = t.order_change().as_slice().transaction(|views| {
+            let tx = OrderTx::new(views);
+            let Some(bytes) = tx.orders.get(id.to_key())? else {
+                return Err(ConflictableTransactionError::Abort(
+                    TransitionFailure::NotFound,
+                ));
+            };
+            let before: Order =
+                decode(&bytes).map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
+            check_transition(before.status, to, requester)
+                .map_err(|e| ConflictableTransactionError::Abort(TransitionFailure::Rejected(e)))?;
+            let mut after = before.clone();
+            after.status = to;
+            after.updated_at = now_unix();
+            write_order_change(&tx, &before, &after).map_err(widen)
+        });
         result.map_err(|e| match e {
             TransactionError::Abort(failure) => failure,
             TransactionError::Storage(e) => TransitionFailure::Store(e.into()),
