@@ -53,6 +53,11 @@ pub enum ApiError {
     TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// The disk is full: writes are refused until space returns; reads still work.
+    #[error(
+        "the shop's disk is full: changes are paused until space is freed, browsing still works"
+    )]
+    StorageFull,
     /// An upstream service (a payment provider) refused or answered badly.
     #[error("{message}")]
     BadGateway { code: &'static str, message: String },
@@ -112,6 +117,7 @@ impl ApiError {
             ApiError::Unprocessable { code, .. } => code,
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::StorageFull => "storage_full",
             ApiError::BadGateway { code, .. } => code,
             ApiError::Internal(_) => "internal_error",
         }
@@ -140,7 +146,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -152,6 +158,7 @@ impl ResponseError for ApiError {
                 tracing::error!(error = ?cause, "internal error");
             }
             ApiError::Unavailable(message) => tracing::warn!(%message, "service unavailable"),
+            ApiError::StorageFull => tracing::warn!("write refused: the disk is full"),
             _ => {}
         }
         let body = ErrorBody {
@@ -169,7 +176,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::StorageFull => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
@@ -205,9 +212,7 @@ impl From<StoreError> for ApiError {
                 "concurrent_update",
                 "the record changed while this request ran; try again",
             ),
-            e if e.is_out_of_space() => ApiError::Unavailable(
-                "the shop's disk is full: changes are paused, browsing still works".into(),
-            ),
+            e if e.is_out_of_space() => ApiError::StorageFull,
             e if e.is_unavailable() => {
                 tracing::error!(error = %e, "storage unavailable");
                 ApiError::Unavailable("storage is temporarily unavailable; try again".into())

@@ -5,6 +5,7 @@ mod accounts;
 mod cart;
 mod catalog;
 mod checkout;
+mod disk_full;
 mod errors;
 mod helpers;
 mod import;
