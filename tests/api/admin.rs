@@ -666,3 +666,22 @@ async fn staff_writes_are_in_the_audit_log_with_who_what_and_when_and_it_filters
         .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
+
+#[actix_web::test]
+async fn the_low_stock_threshold_comes_from_the_settings() {
+    let app = crate::helpers::spawn_app_with(|settings| settings.low_stock_threshold = 20).await;
+    let staff = app.staff("counter").await;
+    let category = app.category(&staff, "Bolts").await;
+    let bolts = app.product(&staff, category, "Bolts", "0.50", 19).await;
+    let nuts = app.product(&staff, category, "Nuts", "0.40", 20).await;
+    let low = ok_json(
+        app.get("/api/admin/inventory/?low_stock=true", Some(&staff.access))
+            .await,
+    )
+    .await;
+    assert_eq!(low["low_stock_threshold"], 20);
+    assert_eq!(low["count"], 1);
+    assert_eq!(low["results"][0]["product_id"], bolts);
+    let row = inventory_row(&app, &staff, nuts).await;
+    assert_eq!(row["low_stock"], false, "20 is not under 20");
+}
