@@ -283,6 +283,7 @@ impl Handler<Deliver> for Dashboard {
             }
             Event::CartUpdated { .. }
             | Event::BackInStock { .. }
+            | Event::WishlistBackInStock { .. }
             | Event::SessionsEnded { .. }
             | Event::ShuttingDown => {}
         }

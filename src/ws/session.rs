@@ -545,6 +545,18 @@ impl WsSession {
             }
             // Watchers already get the stock.changed that comes with it.
             Event::BackInStock { .. } => {}
+            Event::WishlistBackInStock {
+                owner,
+                product_id,
+                on_hand,
+            } => {
+                if self.user() == Some(*owner) {
+                    ctx.text(frames::push(
+                        "wishlist.back_in_stock",
+                        &json!({"product_id": product_id.0, "stock": on_hand}),
+                    ));
+                }
+            }
             Event::OrderCreated { owner, payload } | Event::OrderUpdated { owner, payload } => {
                 if self.user() == Some(*owner) || self.staff_feed {
                     ctx.text(frames::push(event.name(), payload));
