@@ -12,6 +12,7 @@ pub mod checkout;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod import;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
@@ -54,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(checkout::configure)
         .configure(orders::configure)
         .configure(profile::configure)
+        .configure(import::configure)
         .configure(products::configure)
         .configure(categories::configure)
         .configure(brands::configure)

@@ -2,8 +2,8 @@
 //! Each handler carries its `#[utoipa::path]`; list new ones here.
 
 use super::{
-    admin_orders, admin_users, auth, brands, cart, categories, checkout, error, health, media,
-    orders, products, profile,
+    admin_orders, admin_users, auth, brands, cart, categories, checkout, error, health, import,
+    media, orders, products, profile,
 };
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         checkout::checkout,
         orders::list_orders, orders::get_order, orders::cancel_order,
         admin_orders::list_orders, admin_orders::update_order, admin_orders::restock,
+        import::import_products,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth),

@@ -5,6 +5,7 @@ mod accounts;
 mod cart;
 mod catalog;
 mod checkout;
+mod crashloop;
 mod errors;
 mod helpers;
 mod import;
