@@ -49,6 +49,8 @@ struct RoundLog {
     keys: BTreeMap<String, usize>,
     /// Idempotency-Key -> order id, for checkouts answered 201.
     acked_keys: HashMap<String, u64>,
+    /// Orders a payment was started for -> shopper index.
+    paid_by: HashMap<u64, usize>,
     checkouts_sent: usize,
     cancels_sent: usize,
     payments_sent: usize,
@@ -78,6 +80,7 @@ struct Totals {
     unanswered_checkouts: usize,
     replayed_keys: usize,
     orders_created_by_replay: usize,
+    payment_checks: usize,
 }
 
 fn lock(acked: &Mutex<Acked>) -> std::sync::MutexGuard<'_, Acked> {
@@ -173,7 +176,7 @@ pub async fn run(
     Ok(format!(
         "{} acknowledged orders, {} cancels, {} payments and {} accounts all survived; \
          {} checkouts unanswered at a kill; {} keys replayed ({} created their order only on replay); \
-         stock exact on {} products",
+         stock exact on {} products; {} paid orders checked for a second payment",
         t.acked_orders,
         t.acked_cancels,
         t.acked_payments,
@@ -181,7 +184,8 @@ pub async fn run(
         t.unanswered_checkouts,
         t.replayed_keys,
         t.orders_created_by_replay,
-        run.received.len()
+        run.received.len(),
+        t.payment_checks
     ))
 }
 
@@ -360,6 +364,24 @@ impl Run {
         }
         self.check_orders(&orders)?;
         self.check_stock(api, products, &orders).await?;
+        for (order, shopper) in &log.paid_by {
+            let payments = api
+                .ok(
+                    Method::GET,
+                    &format!("/api/orders/{order}/payments/"),
+                    Some(&tokens[*shopper]),
+                    None,
+                )
+                .await?;
+            let succeeded = payments
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["status"] == "succeeded" || p["status"] == "refunded")
+                .count();
+            ensure!(succeeded <= 1, "order {order} was paid {succeeded} times: {payments}");
+            self.totals.payment_checks += 1;
+        }
         self.floor_id = self.floor_id.max(mine.keys().copied().max().unwrap_or(0));
         Ok(())
     }
@@ -614,10 +636,18 @@ async fn shopper(
                     lock(acked).cancelled.insert(id);
                 }
             }
-            1 if payments => {
-                lock_log(log).payments_sent += 1;
-                if pay(api, token, id).await? {
+            1 | 2 if payments => {
+                {
+                    let mut log = lock_log(log);
+                    log.payments_sent += 1;
+                    log.paid_by.insert(id, n);
+                }
+                if pay(api, token, id, 0).await? {
                     lock(acked).paid.insert(id);
+                }
+                // A second attempt on the same order must never pay it again.
+                if rng.gen_bool(0.3) {
+                    pay(api, token, id, 1).await?;
                 }
             }
             _ => {}
@@ -630,8 +660,32 @@ fn lock_log(log: &Mutex<RoundLog>) -> std::sync::MutexGuard<'_, RoundLog> {
     log.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Pays an order with the test provider; true when the payment was
-/// acknowledged as succeeded.
-async fn pay(_api: &Api, _token: &str, _order: u64) -> anyhow::Result<bool> {
-    Ok(false)
+/// Pays an order with the test provider: start the payment, then press
+/// Pay on its pay page. True when the page answered, i.e. the payment was
+/// acknowledged as settled.
+async fn pay(api: &Api, token: &str, order: u64, attempt: u32) -> anyhow::Result<bool> {
+    let key = format!("pay{order}a{attempt}");
+    let (status, started) = api
+        .send(
+            Method::POST,
+            "/api/payment/",
+            Some(token),
+            Some(&json!({"order_id": order, "provider": "test"})),
+            &[("Idempotency-Key", key.as_str())],
+        )
+        .await?;
+    if !status.is_success() {
+        return Ok(false);
+    }
+    let Some(url) = started["next_action"]["url"].as_str() else {
+        bail!("payment of order {order} started without a pay page: {started}");
+    };
+    let response = api
+        .client
+        .post(api.url(url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("outcome=pay")
+        .send()
+        .await?;
+    Ok(response.status().is_success() || response.status().is_redirection())
 }
