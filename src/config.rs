@@ -34,8 +34,134 @@ pub struct Settings {
     pub actor_threads: usize,
     /// Payment providers; none is configured unless credentials are given.
     pub payments: PaymentSettings,
+    /// A pending order still unpaid this long after checkout is cancelled
+    /// and its stock returned.
+    pub unpaid_order_ttl: Duration,
+    /// How often the sweeper looks for such orders.
+    pub unpaid_order_sweep: Duration,
     /// Order-confirmation delivery (see `mail`).
     pub mail: MailSettings,
+    /// Requests queued for a password hash beyond `password_hash_concurrency`;
+    /// more than this are answered 503 at once instead of piling up.
+    pub password_hash_queue: usize,
+    /// Request rates allowed on the expensive routes (see `api::limits`).
+    pub rate_limits: RateLimits,
+    /// How long a client may take to send the request head before it gets
+    /// 408 and the connection closes (slow clients must not hold connections).
+    pub header_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: Duration,
+    /// How often a store that failed to write is checked for space again.
+    pub storage_check_interval: Duration,
+    /// Bytes that must be writable in the data directory before a store that
+    /// failed to write (full disk) is reopened and writes resume.
+    pub storage_reserve: u64,
+}
+
+/// Requests allowed per window on one group of routes, counted separately
+/// per client address and per logged-in user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: u32,
+    pub window: Duration,
+}
+
+impl Rate {
+    pub const fn per(requests: u32, seconds: u64) -> Self {
+        Self {
+            requests,
+            window: Duration::from_secs(seconds),
+        }
+    }
+}
+
+/// The rate of each group of expensive routes; `None` means unlimited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// POST /api/auth/register: each one costs a password hash and an account.
+    pub register: Option<Rate>,
+    /// POST /api/auth/login (failed logins are also throttled per account).
+    pub login: Option<Rate>,
+    /// POST /api/checkout: reserves stock and writes an order.
+    pub checkout: Option<Rate>,
+    /// Product searches (GET /api/products with `search`).
+    pub search: Option<Rate>,
+    /// Image and logo uploads.
+    pub upload: Option<Rate>,
+    /// Starting a payment with a provider.
+    pub payment: Option<Rate>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            register: Some(Rate::per(20, 3600)),
+            login: Some(Rate::per(60, 60)),
+            checkout: Some(Rate::per(30, 60)),
+            search: Some(Rate::per(300, 60)),
+            upload: Some(Rate::per(60, 60)),
+            payment: Some(Rate::per(30, 60)),
+        }
+    }
+}
+
+impl RateLimits {
+    /// No limits at all (benchmarks, tests about something else).
+    pub fn unlimited() -> Self {
+        Self {
+            register: None,
+            login: None,
+            checkout: None,
+            search: None,
+            upload: None,
+            payment: None,
+        }
+    }
+
+    /// Applies `group=N/SECONDS` items separated by commas on top of the
+    /// defaults, e.g. `register=5/3600,search=off`; `off` alone lifts every limit.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        if spec.trim() == "off" {
+            return Ok(Self::unlimited());
+        }
+        let mut limits = Self::default();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (group, rate) = item
+                .split_once('=')
+                .ok_or_else(|| format!("'{item}': expected group=N/SECONDS or group=off"))?;
+            let rate = match rate.trim() {
+                "off" => None,
+                rate => {
+                    let (n, secs) = rate
+                        .split_once('/')
+                        .ok_or_else(|| format!("'{item}': expected N/SECONDS"))?;
+                    let n: u32 = n
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("'{item}': bad count"))?;
+                    let secs: u64 = secs
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("'{item}': bad seconds"))?;
+                    if n == 0 || secs == 0 {
+                        return Err(format!("'{item}': count and seconds must be above 0"));
+                    }
+                    Some(Rate::per(n, secs))
+                }
+            };
+            let slot = match group.trim() {
+                "register" => &mut limits.register,
+                "login" => &mut limits.login,
+                "checkout" => &mut limits.checkout,
+                "search" => &mut limits.search,
+                "upload" => &mut limits.upload,
+                "payment" => &mut limits.payment,
+                other => return Err(format!("unknown rate-limit group '{other}'")),
+            };
+            *slot = rate;
+        }
+        Ok(limits)
+    }
 }
 
 /// How the outbox sender delivers mail. Without `smtp_url` every message is
@@ -100,6 +226,8 @@ impl Settings {
             actor_idle_timeout: Duration::from_secs(300),
             actor_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             payments: PaymentSettings::default(),
+            unpaid_order_ttl: DEFAULT_UNPAID_ORDER_TTL,
+            unpaid_order_sweep: sweep_interval(DEFAULT_UNPAID_ORDER_TTL),
             mail: MailSettings {
                 smtp_url: None,
                 from: "shop@localhost".into(),
@@ -107,8 +235,24 @@ impl Settings {
                 retry_max: Duration::from_secs(3600),
                 poll_interval: Duration::from_secs(10),
             },
+            password_hash_queue: 64,
+            rate_limits: RateLimits::default(),
+            header_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(30),
+            storage_check_interval: Duration::from_secs(1),
+            storage_reserve: 16 * 1024 * 1024,
         }
     }
+}
+
+pub const DEFAULT_UNPAID_ORDER_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// Sweeps often enough that an order outlives its TTL by at most a minute
+/// (or half the TTL, when that is shorter).
+pub fn sweep_interval(ttl: Duration) -> Duration {
+    (ttl / 2)
+        .min(Duration::from_secs(60))
+        .max(Duration::from_millis(100))
 }
 
 /// Flags of `storefront serve`; each can also come from its environment variable.
@@ -165,6 +309,10 @@ pub struct ServeArgs {
     /// The shop currency, an ISO 4217 code (prices are stored in its minor units).
     #[arg(long, env = "STOREFRONT_CURRENCY", default_value = "USD", value_parser = Currency::parse)]
     pub currency: Currency,
+    /// Seconds a pending order may stay unpaid before it is cancelled and
+    /// its stock returned.
+    #[arg(long, env = "STOREFRONT_UNPAID_ORDER_TTL", default_value_t = 30 * 60)]
+    pub unpaid_order_ttl: u64,
     /// From address of order confirmations.
     #[arg(long, env = "STOREFRONT_MAIL_FROM", default_value = "shop@localhost")]
     pub mail_from: String,
@@ -177,6 +325,26 @@ pub struct ServeArgs {
     /// Seconds between two looks at the mail outbox.
     #[arg(long, env = "STOREFRONT_MAIL_POLL_INTERVAL", default_value_t = 10)]
     pub mail_poll_interval: u64,
+    /// Requests allowed to wait for a password hash; beyond that, 503 at once.
+    #[arg(long, env = "STOREFRONT_PASSWORD_HASH_QUEUE", default_value_t = 64)]
+    pub password_hash_queue: usize,
+    /// Rate limits per client address and per user, over the defaults:
+    /// `register=20/3600,login=60/60,checkout=30/60,search=300/60,upload=60/60,payment=30/60`;
+    /// `group=off` lifts one.
+    #[arg(long, env = "STOREFRONT_RATE_LIMITS", default_value = "", value_parser = RateLimits::parse)]
+    pub rate_limits: RateLimits,
+    /// Milliseconds a client may take to send its request head.
+    #[arg(long, env = "STOREFRONT_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "STOREFRONT_KEEP_ALIVE_SECS", default_value_t = 30)]
+    pub keep_alive_secs: u64,
+    /// Milliseconds between two checks of a store that failed to write.
+    #[arg(long, env = "STOREFRONT_STORAGE_CHECK_MS", default_value_t = 1000)]
+    pub storage_check_ms: u64,
+    /// Free bytes the data directory needs before writes resume after a full disk.
+    #[arg(long, env = "STOREFRONT_STORAGE_RESERVE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub storage_reserve_bytes: u64,
 }
 
 impl ServeArgs {
@@ -201,6 +369,8 @@ impl ServeArgs {
         settings.currency = self.currency;
         settings.actor_idle_timeout = Duration::from_secs(self.actor_idle_secs.max(1));
         settings.payments = PaymentSettings::from_env(|key| std::env::var(key).ok(), self.demo);
+        settings.unpaid_order_ttl = Duration::from_secs(self.unpaid_order_ttl.max(1));
+        settings.unpaid_order_sweep = sweep_interval(settings.unpaid_order_ttl);
         settings.mail = MailSettings {
             // Not a flag: the URL may carry the SMTP password, which must not show in `ps`.
             smtp_url: std::env::var("STOREFRONT_SMTP_URL")
@@ -211,6 +381,12 @@ impl ServeArgs {
             retry_max: Duration::from_secs(self.mail_retry_max.max(self.mail_retry_base).max(1)),
             poll_interval: Duration::from_secs(self.mail_poll_interval.max(1)),
         };
+        settings.password_hash_queue = self.password_hash_queue;
+        settings.rate_limits = self.rate_limits;
+        settings.header_timeout = Duration::from_millis(self.header_timeout_ms.max(100));
+        settings.keep_alive = Duration::from_secs(self.keep_alive_secs);
+        settings.storage_check_interval = Duration::from_millis(self.storage_check_ms.max(10));
+        settings.storage_reserve = self.storage_reserve_bytes;
         settings
     }
 }

@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the shop.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create a staff account. The password comes from
     /// STOREFRONT_ADMIN_PASSWORD or a prompt, never from a flag.
     CreateAdmin {
@@ -54,7 +54,7 @@ fn main() {
     storefront::telemetry::init("info,sled=warn");
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::CreateAdmin {
             username,
             email,

@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::demo;
 use crate::domain::{CartId, ProductId};
 use crate::mail::{MailSender, Mailer};
+use crate::payments::Providers;
 use crate::services::Shop;
 use crate::store::Store;
 use actix::{Actor, Arbiter};
@@ -20,6 +21,8 @@ use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpMessage, HttpServer};
 use anyhow::Context;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -30,11 +33,36 @@ pub struct Application {
     demo_login: Option<demo::DemoLogins>,
     arbiters: Vec<Arbiter>,
     mail_sender: MailSender,
+    /// Kept so the shop can be reopened on the same socket (see `run_until_stopped`).
+    listener: TcpListener,
+    /// Set by the storage watcher when the server stopped to reopen the store.
+    reopen: Arc<AtomicBool>,
+    watcher: actix_web::rt::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
+}
+
+/// Cancels orders left unpaid past `ttl`, every `every`, until aborted.
+fn start_sweeper(shop: Shop, ttl: Duration, every: Duration) -> tokio::task::JoinHandle<()> {
+    actix_web::rt::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = shop.expire_unpaid_orders(ttl).await {
+                tracing::error!(error = %e, "sweeping unpaid orders failed");
+            }
+        }
+    })
 }
 
 /// Starts the event hub and the cart and inventory registries, whose actors
 /// run on their own arbiter threads, sharded by key.
-fn start_actors(settings: &Settings, store: Store, catalog: Catalog) -> (Shop, Vec<Arbiter>) {
+fn start_actors(
+    settings: &Settings,
+    store: Store,
+    catalog: Catalog,
+    payments: Providers,
+) -> (Shop, Vec<Arbiter>) {
     let arbiters: Vec<Arbiter> = (0..settings.actor_threads.max(1))
         .map(|_| Arbiter::new())
         .collect();
@@ -70,12 +98,19 @@ fn start_actors(settings: &Settings, store: Store, catalog: Catalog) -> (Shop, V
         hub,
         carts,
         inventory,
+        payments,
     };
     (shop, arbiters)
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.addr)
+            .with_context(|| format!("binding {}", settings.addr))?;
+        Self::build_on(settings, listener).await
+    }
+
+    async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let store = Store::open(&settings.data_dir)?;
         let secret = secret::load_or_create(&settings.data_dir, settings.jwt_secret.as_deref())
             .context("loading the JWT secret")?;
@@ -87,11 +122,18 @@ impl Application {
         };
         // Built after the demo seed so the index holds the seeded catalog.
         let catalog = Catalog::open(store.clone(), settings.currency)?;
-        let (shop, arbiters) = start_actors(&settings, store.clone(), catalog.clone());
-        let listener = TcpListener::bind(&settings.addr)
-            .with_context(|| format!("binding {}", settings.addr))?;
+        let payments = Providers::from_settings(&settings.payments, &settings.data_dir)
+            .context("setting up the payment providers")?;
+        let (shop, arbiters) = start_actors(&settings, store.clone(), catalog.clone(), payments);
+        let sweeper = start_sweeper(
+            shop.clone(),
+            settings.unpaid_order_ttl,
+            settings.unpaid_order_sweep,
+        );
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
+        let (header_timeout, keep_alive) = (settings.header_timeout, settings.keep_alive);
+        let (check_interval, reserve) = (settings.storage_check_interval, settings.storage_reserve);
         let (mailer, mail_sender) =
             MailSender::start(store.clone(), &settings.mail, &settings.data_dir)
                 .context("starting the mail sender")?;
@@ -145,15 +187,24 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
         })
-        // Slow or silent clients must not hold workers (slowloris).
-        .client_request_timeout(Duration::from_secs(10))
+        // Slow or silent clients must not hold connections (slowloris):
+        // the request head must arrive within the header timeout.
+        .client_request_timeout(header_timeout)
         .client_disconnect_timeout(Duration::from_secs(2))
-        .keep_alive(Duration::from_secs(30))
+        .keep_alive(keep_alive)
         .shutdown_timeout(10);
         if let Some(workers) = workers {
             server = server.workers(workers);
         }
-        let server = server.listen(listener)?.run();
+        let server = server.listen(listener.try_clone()?)?.run();
+        let reopen = Arc::new(AtomicBool::new(false));
+        let watcher = actix_web::rt::spawn(watch_storage(
+            state.store.clone(),
+            server.handle(),
+            reopen.clone(),
+            check_interval,
+            reserve,
+        ));
         Ok(Self {
             port,
             server,
@@ -161,6 +212,10 @@ impl Application {
             demo_login,
             arbiters,
             mail_sender,
+            listener,
+            reopen,
+            watcher,
+            sweeper,
         })
     }
 
@@ -188,8 +243,37 @@ impl Application {
     }
 
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then flushes.
+    /// When the store stopped accepting writes (a full disk) and space came
+    /// back, the shop is reopened in-process on the same socket instead.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let mut app = self;
+        loop {
+            let settings = app.state.settings.clone();
+            let reopen = app.reopen.clone();
+            let (listener, result) = app.shut_down().await;
+            if !reopen.load(Ordering::SeqCst) {
+                return result;
+            }
+            if let Err(e) = result {
+                // Expected: the final flush of a store that cannot write fails.
+                tracing::warn!(error = %e, "closing the store that failed to write");
+            }
+            tracing::warn!("space is back: reopening the store");
+            app = Self::reopen(settings, listener).await?;
+            tracing::info!("store reopened: writes resume");
+        }
+    }
+
+    /// Stops serving and releases every handle on the store, so the data
+    /// directory is free for the next process or the next `build`.
+    async fn shut_down(self) -> (TcpListener, anyhow::Result<()>) {
         let served = self.server.await;
+        // The watcher and the sweeper hold the store too; they must end
+        // before the data dir is free.
+        self.watcher.abort();
+        let _ = self.watcher.await;
+        self.sweeper.abort();
+        let _ = self.sweeper.await;
         // Stop the sender even if the server failed, so it releases the store.
         self.mail_sender.stop().await;
         let flushed = self.state.store.durable().await;
@@ -200,8 +284,66 @@ impl Application {
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
-        served?;
-        flushed?;
-        Ok(())
+        let result = served
+            .map_err(anyhow::Error::from)
+            .and_then(|()| flushed.map_err(anyhow::Error::from));
+        (self.listener, result)
+    }
+
+    /// Builds the shop again on `listener` once the old store's handles are
+    /// gone (actors stop asynchronously on their arbiters).
+    async fn reopen(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match Self::build_on(settings.clone(), listener.try_clone()?).await {
+                Ok(app) => return Ok(app),
+                Err(e) if Instant::now() < deadline && still_held(&e) => {
+                    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.context("reopening the store")),
+            }
+        }
+    }
+}
+
+/// True when opening failed only because the previous store is not yet closed.
+fn still_held(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<crate::store::StoreError>()
+        .is_some_and(|e| {
+            matches!(
+                e,
+                crate::store::StoreError::Locked(_) | crate::store::StoreError::Sled(_)
+            )
+        })
+}
+
+/// Watches for a store that sled stopped writing to. sled keeps such an
+/// error forever, so once `reserve` bytes can be written in the data
+/// directory again, the server is stopped and `run_until_stopped` reopens
+/// the store; until then writes answer 503 and reads keep working.
+async fn watch_storage(
+    store: Store,
+    server: ServerHandle,
+    reopen: Arc<AtomicBool>,
+    interval: Duration,
+    reserve: u64,
+) {
+    loop {
+        actix_web::rt::time::sleep(interval).await;
+        if !store.is_broken() {
+            continue;
+        }
+        let probe = store.clone();
+        let room = web::block(move || probe.has_room(reserve))
+            .await
+            .unwrap_or(false);
+        if room {
+            reopen.store(true, Ordering::SeqCst);
+            // The store handle must not outlive the server it belongs to.
+            drop(store);
+            server.stop(true).await;
+            return;
+        }
     }
 }

@@ -123,6 +123,7 @@ pub async fn list_orders(
         (status = 400, description = "Unknown status", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
         (status = 409, description = "Illegal transition", body = ErrorBody),
+        (status = 502, description = "Cancelling a paid order refunds it; the provider refused", body = ErrorBody),
     ))]
 pub async fn update_order(
     state: web::Data<AppState>,
@@ -138,7 +139,7 @@ pub async fn update_order(
     })?;
     let order = state
         .shop
-        .change_order_status(&staff.0, OrderId(path.into_inner()), status)
+        .staff_change_status(&staff.0, OrderId(path.into_inner()), status)
         .await?;
     Ok(HttpResponse::Ok().json(OrderView::new(&order)))
 }

@@ -3,7 +3,7 @@
 //! the same key with another body is 422.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{fields_named_in, MaybeUser};
+use super::extract::{fields_named_in, idempotency_key, MaybeUser};
 use super::AppState;
 use crate::services::checkout::{AddressInput, CheckoutOutcome};
 use crate::services::orders::OrderView;
@@ -33,20 +33,6 @@ pub struct AddressBody {
     pub postal_code: Option<String>,
     pub country: Option<String>,
     pub phone: Option<String>,
-}
-
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("Idempotency-Key") else {
-        return Ok(None);
-    };
-    let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1-255 visible ASCII characters",
-        ));
-    }
-    Ok(Some(key.to_owned()))
 }
 
 #[utoipa::path(post, path = "/api/checkout/", tag = "orders",

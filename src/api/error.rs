@@ -10,6 +10,7 @@ use crate::auth::AuthError;
 use crate::domain::cart::CartError;
 use crate::domain::FieldErrors;
 use crate::payments::ProviderError;
+use crate::services::payments::PaymentError;
 use crate::services::ShopError;
 use crate::store::StoreError;
 use actix_web::http::{header, StatusCode};
@@ -52,6 +53,11 @@ pub enum ApiError {
     TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// The disk is full: writes are refused until space returns; reads still work.
+    #[error(
+        "the shop's disk is full: changes are paused until space is freed, browsing still works"
+    )]
+    StorageFull,
     /// An upstream service (a payment provider) refused or answered badly.
     #[error("{message}")]
     BadGateway { code: &'static str, message: String },
@@ -111,6 +117,7 @@ impl ApiError {
             ApiError::Unprocessable { code, .. } => code,
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::StorageFull => "storage_full",
             ApiError::BadGateway { code, .. } => code,
             ApiError::Internal(_) => "internal_error",
         }
@@ -139,7 +146,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -151,6 +158,7 @@ impl ResponseError for ApiError {
                 tracing::error!(error = ?cause, "internal error");
             }
             ApiError::Unavailable(message) => tracing::warn!(%message, "service unavailable"),
+            ApiError::StorageFull => tracing::warn!("write refused: the disk is full"),
             _ => {}
         }
         let body = ErrorBody {
@@ -168,7 +176,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::StorageFull => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
@@ -204,9 +212,7 @@ impl From<StoreError> for ApiError {
                 "concurrent_update",
                 "the record changed while this request ran; try again",
             ),
-            e if e.is_out_of_space() => ApiError::Unavailable(
-                "the shop's disk is full: changes are paused, browsing still works".into(),
-            ),
+            e if e.is_out_of_space() => ApiError::StorageFull,
             e if e.is_unavailable() => {
                 tracing::error!(error = %e, "storage unavailable");
                 ApiError::Unavailable("storage is temporarily unavailable; try again".into())
@@ -360,6 +366,30 @@ impl From<ProviderError> for ApiError {
                     message: format!("{provider} answered unexpectedly; try again"),
                 }
             }
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            PaymentError::NotFound(what) => ApiError::not_found(what),
+            PaymentError::NotPayable(message) => ApiError::conflict("order_not_payable", message),
+            PaymentError::KeyReused => ApiError::Unprocessable {
+                code: "idempotency_key_reused",
+                message: e.to_string(),
+            },
+            PaymentError::UnknownPayment => ApiError::bad_request("unknown_payment", e.to_string()),
+            PaymentError::AmountMismatch(_) => {
+                tracing::error!(error = %e, "verified payment for the wrong amount; not paid");
+                ApiError::bad_request("amount_mismatch", e.to_string())
+            }
+            PaymentError::UnhandledEvent(_) => {
+                ApiError::bad_request("unhandled_event", e.to_string())
+            }
+            PaymentError::NotRefundable(message) => ApiError::conflict("not_refundable", message),
+            PaymentError::Provider(inner) => inner.into(),
+            PaymentError::Shop(inner) => inner.into(),
         }
     }
 }

@@ -161,3 +161,35 @@ pub fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
 }
+
+/// The `Idempotency-Key` header, if sent; a malformed one is a 400.
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// A JSON body read as bytes (so its hash can bind an Idempotency-Key),
+/// with the same errors as the JSON extractor.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let message = e.to_string();
+        ApiError::BadRequest {
+            code: if e.is_data() {
+                "invalid_field"
+            } else {
+                "malformed_json"
+            },
+            fields: fields_named_in(&message),
+            message: format!("invalid JSON body: {message}"),
+        }
+    })
+}

@@ -4,6 +4,7 @@
 
 pub mod admin_orders;
 pub mod admin_users;
+pub mod assets;
 pub mod auth;
 pub mod brands;
 pub mod cart;
@@ -18,8 +19,11 @@ pub mod metrics;
 pub mod openapi;
 pub mod orders;
 pub mod pagination;
+pub mod pay_page;
+pub mod payments;
 pub mod products;
 pub mod profile;
+pub mod webhooks;
 
 use crate::auth::Accounts;
 use crate::catalog::Catalog;
@@ -54,6 +58,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(cart::configure)
         .configure(checkout::configure)
         .configure(orders::configure)
+        .configure(payments::configure)
+        .configure(webhooks::configure)
+        .configure(pay_page::configure)
         .configure(profile::configure)
         .configure(import::configure)
         .configure(products::configure)
@@ -61,7 +68,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(brands::configure)
         .configure(media::configure)
         .configure(health::configure)
-        .configure(openapi::configure);
+        .configure(openapi::configure)
+        .configure(assets::configure);
 }
 
 /// Unknown paths get the JSON 404.

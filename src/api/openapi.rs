@@ -3,7 +3,7 @@
 
 use super::{
     admin_orders, admin_users, auth, brands, cart, categories, checkout, error, health, import,
-    media, orders, products, profile,
+    media, orders, payments, products, profile, webhooks,
 };
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,6 +28,9 @@ use utoipa::{Modify, OpenApi};
         checkout::checkout,
         orders::list_orders, orders::get_order, orders::cancel_order,
         admin_orders::list_orders, admin_orders::update_order, admin_orders::restock,
+        payments::start_payment, payments::providers, payments::order_payments,
+        payments::razorpay_verify, payments::paypal_capture, payments::refund,
+        webhooks::receive,
         import::import_products,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
@@ -38,6 +41,7 @@ use utoipa::{Modify, OpenApi};
         (name = "cart", description = "Your cart (anonymous carts by token)"),
         (name = "orders", description = "Checkout and your orders"),
         (name = "admin", description = "Staff back office"),
+        (name = "payments", description = "Payments with Stripe, PayPal, Razorpay or the test provider"),
         (name = "ops", description = "Health and metrics"),
         (name = "catalog", description = "Products, categories, brands, search and images"),
     )

@@ -9,7 +9,9 @@
 //! `verify_webhook`, the same verified path as the real providers; there is
 //! no shortcut that marks a payment paid.
 
-use super::signature::{stripe_signature_header, verify_stripe_signature};
+use super::signature::{
+    hmac_sha256_hex, stripe_signature_header, verify_hmac_sha256_hex, verify_stripe_signature,
+};
 use super::{
     header, int, text, Clock, CreatePayment, Created, EventKind, NextAction, ProviderError,
     ProviderName, RefundPayment, Refunded, WebhookEvent, SIGNATURE_TOLERANCE_SECS,
@@ -122,8 +124,28 @@ impl TestProvider {
 
     pub fn next_action(&self, payment_id: PaymentId) -> NextAction {
         NextAction::Redirect {
-            url: format!("/pay/test/{payment_id}"),
+            url: format!(
+                "/pay/test/{payment_id}?token={}",
+                self.page_token(payment_id)
+            ),
         }
+    }
+
+    /// The pay link's token. Payment ids are sequential, so without it
+    /// anyone could pay or decline another shopper's test payment.
+    pub fn page_token(&self, payment_id: PaymentId) -> String {
+        let id = payment_id.to_string();
+        hmac_sha256_hex(self.secret.as_bytes(), &[b"pay-page:", id.as_bytes()])
+    }
+
+    /// Constant-time check of a pay link's token.
+    pub fn check_page_token(&self, payment_id: PaymentId, token: &str) -> bool {
+        let id = payment_id.to_string();
+        verify_hmac_sha256_hex(
+            self.secret.as_bytes(),
+            &[b"pay-page:", id.as_bytes()],
+            token,
+        )
     }
 
     pub fn refund(&self, request: &RefundPayment) -> Refunded {
@@ -197,12 +219,13 @@ impl TestProvider {
 }
 
 /// The self-contained HTML pay page: no scripts, no external assets, every
-/// value escaped. Pay and Decline POST `outcome` back to the same path.
-pub fn render_pay_page(payment: &Payment) -> String {
+/// value escaped. Pay and Decline POST `outcome` back to the same link
+/// (`token` is the page token).
+pub fn render_pay_page(payment: &Payment, token: &str) -> String {
     let amount = Currency::parse(&payment.currency)
         .map(|c| format_minor(payment.amount_minor, c))
         .unwrap_or_else(|_| payment.amount_minor.to_string());
-    let action = format!("/pay/test/{}", payment.id);
+    let action = format!("/pay/test/{}?token={token}", payment.id);
     let open = matches!(
         payment.status,
         PaymentStatus::Created | PaymentStatus::Pending | PaymentStatus::Failed
@@ -294,16 +317,16 @@ mod tests {
 
     #[test]
     fn the_pay_page_escapes_everything_and_posts_to_itself() {
-        let page = render_pay_page(&payment("<script>"));
+        let page = render_pay_page(&payment("<script>"), "abc");
         assert!(!page.contains("<script>"), "{page}");
         assert!(page.contains("&lt;script&gt;"));
-        assert!(page.contains(r#"action="/pay/test/42""#));
+        assert!(page.contains(r#"action="/pay/test/42?token=abc""#));
         assert!(page.contains(r#"value="pay""#) && page.contains(r#"value="decline""#));
         assert!(!page.contains("http"), "no external assets");
         let mut paid = payment("USD");
         paid.status = PaymentStatus::Succeeded;
-        assert!(!render_pay_page(&paid).contains("<form"));
-        assert!(render_pay_page(&payment("USD")).contains("19.99 USD"));
+        assert!(!render_pay_page(&paid, "abc").contains("<form"));
+        assert!(render_pay_page(&payment("USD"), "abc").contains("19.99 USD"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod carts;
 pub mod checkout;
 pub mod orders;
+pub mod payments;
 
 use crate::actors::cart::{CartFailure, CheckoutError};
 use crate::actors::inventory::InventoryError;
@@ -15,6 +16,7 @@ use crate::catalog::Catalog;
 use crate::domain::cart::CartError;
 use crate::domain::order::TransitionError;
 use crate::domain::FieldErrors;
+use crate::payments::Providers;
 use crate::store::{Store, StoreError};
 use actix::prelude::*;
 
@@ -26,6 +28,8 @@ pub struct Shop {
     pub hub: Addr<EventHub>,
     pub carts: Addr<Registry<CartActor>>,
     pub inventory: Addr<Registry<InventoryActor>>,
+    /// The enabled payment providers.
+    pub payments: Providers,
 }
 
 /// Errors of the service layer; the API maps each to one status.

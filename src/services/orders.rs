@@ -5,8 +5,8 @@
 
 use super::{Shop, ShopError};
 use crate::actors::hub::{Event, Publish};
-use crate::actors::inventory::{Adjust, Returned, SetOnHand};
-use crate::actors::registry::{ask, Lookup};
+use crate::actors::inventory::{Adjust, SetOnHand};
+use crate::actors::registry::ask;
 use crate::auth::Identity;
 use crate::domain::inventory::StockLevel;
 use crate::domain::money::format_minor;
@@ -153,18 +153,7 @@ impl Shop {
                 TransitionFailure::Store(store) => ShopError::Store(store),
             })?;
         let after = transition.after;
-        for returned in transition.returned {
-            if let Ok(addr) = self
-                .inventory
-                .send(Lookup::new(returned.product_id.0))
-                .await
-            {
-                addr.do_send(Returned {
-                    quantity: returned.quantity,
-                    seq: returned.seq,
-                });
-            }
-        }
+        self.tell_returned(&transition.returned).await;
         self.store.durable().await?;
         self.publish_order_updated(&after);
         Ok(after)

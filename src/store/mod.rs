@@ -83,6 +83,10 @@ pub struct Trees {
     pub orders_by_user: sled::Tree,
     /// `checkouts_by_key`: UserId ++ Idempotency-Key -> body SHA-256 ++ OrderId.
     pub checkouts_by_key: sled::Tree,
+    /// `pending_orders_by_created`: created_at (u64 BE) ++ OrderId -> (), one
+    /// entry per order still pending; the unpaid-order sweeper reads only the
+    /// expired prefix instead of every order.
+    pub pending_orders_by_created: sled::Tree,
     /// `payments_by_id`: PaymentId -> Payment.
     pub payments_by_id: sled::Tree,
     /// `payments_by_order`: OrderId ++ PaymentId -> () (every attempt of an order).
@@ -124,6 +128,7 @@ impl Trees {
             orders_by_id: db.open_tree("orders_by_id")?,
             orders_by_user: db.open_tree("orders_by_user")?,
             checkouts_by_key: db.open_tree("checkouts_by_key")?,
+            pending_orders_by_created: db.open_tree("pending_orders_by_created")?,
             payments_by_id: db.open_tree("payments_by_id")?,
             payments_by_order: db.open_tree("payments_by_order")?,
             payments_by_transaction: db.open_tree("payments_by_transaction")?,
@@ -138,6 +143,8 @@ impl Trees {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Kept to read sled's sticky I/O error (see `is_broken`).
+    config: sled::Config,
     pub trees: Trees,
     commit: GroupCommit,
     data_dir: Arc<PathBuf>,
@@ -151,14 +158,16 @@ impl Store {
         std::fs::create_dir_all(data_dir)?;
         let lock = DirLock::acquire(data_dir)?;
         let sled_dir = data_dir.join("db");
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&sled_dir)
-            .cache_capacity(256 * 1024 * 1024)
-            .open()?;
+            .cache_capacity(256 * 1024 * 1024);
+        let db = config.open()?;
         let trees = Trees::open(&db)?;
+        orders::index_pending_orders(&trees)?;
         let commit = GroupCommit::start(db.clone(), &sled_dir)?;
         Ok(Self {
             db,
+            config,
             trees,
             commit,
             data_dir: Arc::new(data_dir.to_path_buf()),
@@ -184,6 +193,37 @@ impl Store {
     /// The same as `durable` for code outside the async runtime (CLI, shutdown).
     pub fn durable_blocking(&self) -> Result<(), StoreError> {
         self.commit.durable_blocking()
+    }
+
+    /// True once sled failed to write its log (a full disk, a failing
+    /// device). sled then refuses every later write and never clears the
+    /// error, so only opening the database again brings writes back; reads
+    /// keep working from the cache meanwhile.
+    pub fn is_broken(&self) -> bool {
+        // `global_error` is hidden from sled's docs but is the only way to see
+        // the sticky error without attempting a write.
+        self.config.global_error().is_err()
+    }
+
+    /// True when `bytes` more can be written and synced in the data directory,
+    /// found by writing (then removing) a probe file: free-space figures do
+    /// not tell whether a write will actually succeed (quotas, reserved blocks).
+    pub fn has_room(&self, bytes: u64) -> bool {
+        let probe = self.data_dir.join("space-probe");
+        let written = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&probe)?;
+            let chunk = vec![0u8; 64 * 1024];
+            let mut left = bytes;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                file.write_all(&chunk[..n])?;
+                left -= n as u64;
+            }
+            file.sync_all()
+        })();
+        let _ = std::fs::remove_file(&probe);
+        written.is_ok()
     }
 
     /// Counters of the group commit, for benchmarks and /metrics.

@@ -10,13 +10,19 @@
 //! - `webhook_events_by_id`: `"{provider}:{event id}"` -> `SeenEvent`
 //! - `payment_requests_by_key`: UserId (u64 BE) ++ Idempotency-Key bytes -> `PaymentRequest`
 //!
+//! `settle_payment` is that one transaction: event marker, payment status,
+//! order status and payment_status, pending-index entry and, for a refund,
+//! the returned stock.
+//!
 //! Invariant kept here (DESIGN.md 7): the functions taking
 //! `TransactionalTree`s are meant to run inside the same sled transaction as
 //! the order update, so "event seen + payment succeeded + order paid" is one
 //! atomic write: a replayed event finds its marker and changes nothing, and a
 //! crash leaves either all of it or none.
 
+use super::orders::{write_order_change, Transition as OrderTransition};
 use super::{abort, decode, encode, from_tx, Store, StoreError};
+use crate::domain::order::{Order, OrderStatus, PaymentStatus as OrderPayment};
 use crate::domain::payment::{Payment, PaymentStatus, Transition};
 use crate::domain::time::now_unix;
 use crate::domain::{OrderId, PaymentId, UserId};
@@ -71,6 +77,53 @@ pub struct Applied {
     pub previous: PaymentStatus,
     /// True when the status changed: only then should the order change.
     pub changed: bool,
+}
+
+/// What `settle_payment` did.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub applied: Applied,
+    /// The order's change, when the payment moved it (paid; payment failed;
+    /// refunded, which cancels a paid order and returns its stock).
+    pub order: Option<OrderTransition>,
+    /// A success for an order that no longer takes one (another attempt
+    /// already paid it, or it was cancelled): the order is left alone and
+    /// the money has to go back to the shopper.
+    pub stray: bool,
+}
+
+/// The order an applied payment change leads to, or `None` for no change.
+/// Only the first success pays an order; a failure marks an unpaid order's
+/// payment as failed (the shopper may try again); a refund of the paying
+/// attempt cancels a paid order.
+fn order_after(order: &Order, payment: PaymentStatus) -> (Option<Order>, bool) {
+    let mut after = order.clone();
+    let mut stray = false;
+    match payment {
+        PaymentStatus::Succeeded => {
+            if order.status == OrderStatus::Pending && order.payment_status != OrderPayment::Paid {
+                after.status = OrderStatus::Paid;
+                after.payment_status = OrderPayment::Paid;
+            } else {
+                stray = true;
+            }
+        }
+        PaymentStatus::Failed => {
+            if order.payment_status == OrderPayment::Unpaid {
+                after.payment_status = OrderPayment::Failed;
+            }
+        }
+        PaymentStatus::Refunded => {
+            if order.payment_status == OrderPayment::Paid {
+                after.payment_status = OrderPayment::Refunded;
+                if order.status == OrderStatus::Paid {
+                    after.status = OrderStatus::Cancelled;
+                }
+            }
+        }
+        PaymentStatus::Created | PaymentStatus::Pending => {}
+    }
+    ((after != *order).then_some(after), stray)
 }
 
 pub fn order_payment_key(order: OrderId, payment: PaymentId) -> [u8; 16] {
@@ -328,6 +381,65 @@ impl Store {
                     }
                     apply_outcome(by_id, by_transaction, id, outcome, now).map(Some)
                 }),
+        )
+    }
+}
+
+impl Store {
+    /// Applies a verified provider outcome to a payment and its order in one
+    /// transaction, deduplicated on `event` (provider, event id) when given.
+    /// `None` means the event was seen before and nothing changed. Not yet
+    /// durable: the caller awaits `durable()` before answering.
+    pub fn settle_payment(
+        &self,
+        id: PaymentId,
+        outcome: &Outcome,
+        event: Option<(&str, &str)>,
+    ) -> Result<Option<Settled>, StoreError> {
+        let t = &self.trees;
+        let now = now_unix();
+        from_tx(
+            (
+                &t.payments_by_id,
+                &t.payments_by_transaction,
+                &t.webhook_events_by_id,
+                &t.orders_by_id,
+                &t.stock_by_product,
+                &t.pending_orders_by_created,
+            )
+                .transaction(
+                    |(by_id, by_transaction, events, orders, stock, pending)| {
+                        if let Some((provider, event_id)) = event {
+                            if !mark_event_seen(events, provider, event_id, now)? {
+                                return Ok(None);
+                            }
+                        }
+                        let applied = apply_outcome(by_id, by_transaction, id, outcome, now)?;
+                        let mut settled = Settled {
+                            applied,
+                            order: None,
+                            stray: false,
+                        };
+                        if !settled.applied.changed {
+                            return Ok(Some(settled));
+                        }
+                        let order_id = settled.applied.payment.order_id;
+                        let Some(bytes) = orders.get(order_id.to_key())? else {
+                            return abort(StoreError::Corrupt(format!(
+                                "payment {id} names missing order {order_id}"
+                            )));
+                        };
+                        let before: Order = decode(&bytes).or_else(abort)?;
+                        let (after, stray) = order_after(&before, settled.applied.payment.status);
+                        settled.stray = stray;
+                        if let Some(mut after) = after {
+                            after.updated_at = now;
+                            settled.order =
+                                Some(write_order_change(orders, stock, pending, &before, &after)?);
+                        }
+                        Ok(Some(settled))
+                    },
+                ),
         )
     }
 }

@@ -49,6 +49,9 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     let mut settings = Settings::for_data_dir(data_dir);
     settings.jwt_secret = Some(JWT_SECRET.into());
     settings.workers = Some(2);
+    // Tests register and check out far faster than a shop allows; the
+    // limits tests turn them back on.
+    settings.rate_limits = storefront::config::RateLimits::unlimited();
     settings
 }
 
@@ -217,12 +220,31 @@ pub fn spawn_binary(data_dir: &Path, extra_args: &[&str]) -> Result<ServerProces
         .arg(data_dir)
         .args(extra_args)
         .env("STOREFRONT_JWT_SECRET", JWT_SECRET)
+        // Tests that want rate limits pass --rate-limits, which wins over this.
+        .env("STOREFRONT_RATE_LIMITS", "off")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().expect("stdout");
+    // stderr is drained for the whole life of the child (a full pipe would
+    // block the server's logging, and so the server); it is kept only until
+    // the server listens, to explain a failed start.
+    let early_log = std::sync::Arc::new(std::sync::Mutex::new(Some(Vec::new())));
+    let drain = child.stderr.take().map(|stderr| {
+        let (show, log) = (std::env::var("TEST_LOG").is_ok(), early_log.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if show {
+                    eprintln!("[server] {line}");
+                }
+                if let Some(kept) = log.lock().unwrap().as_mut() {
+                    kept.push(line);
+                }
+            }
+        })
+    });
     let mut lines = BufReader::new(stdout).lines();
     for line in lines.by_ref() {
         let line = line.map_err(|e| e.to_string())?;
@@ -230,6 +252,7 @@ pub fn spawn_binary(data_dir: &Path, extra_args: &[&str]) -> Result<ServerProces
             let port: u16 = rest.trim().parse().map_err(|_| line.clone())?;
             // Keep draining stdout so the child never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
+            early_log.lock().unwrap().take();
             return Ok(ServerProcess {
                 child,
                 port,
@@ -237,8 +260,12 @@ pub fn spawn_binary(data_dir: &Path, extra_args: &[&str]) -> Result<ServerProces
             });
         }
     }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    child.wait().map_err(|e| e.to_string())?;
+    if let Some(drain) = drain {
+        let _ = drain.join();
+    }
+    let log = early_log.lock().unwrap().take().unwrap_or_default();
+    Err(log.join("\n"))
 }
 
 impl ServerProcess {

@@ -31,23 +31,23 @@ const STRIPE_WEBHOOK_SECRET: &str = "whsec_fake_endpoint_secret";
 
 /// One request as the fake provider saw it.
 #[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
 }
 
 impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
 
-    fn form(&self) -> Vec<(String, String)> {
+    pub fn form(&self) -> Vec<(String, String)> {
         serde_urlencoded::from_bytes(&self.body).expect("form body")
     }
 
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
 }
@@ -55,14 +55,14 @@ impl Seen {
 type Respond = dyn Fn(&Seen) -> (u16, Value) + Send + Sync;
 
 /// A fake provider: records every request and answers with `respond`.
-struct Fake {
-    base: String,
+pub struct Fake {
+    pub base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl Fake {
-    async fn start(respond: impl Fn(&Seen) -> (u16, Value) + Send + Sync + 'static) -> Fake {
+    pub async fn start(respond: impl Fn(&Seen) -> (u16, Value) + Send + Sync + 'static) -> Fake {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let respond: Arc<Respond> = Arc::new(respond);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -107,18 +107,18 @@ impl Fake {
         }
     }
 
-    fn requests(&self) -> Vec<Seen> {
+    pub fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
-    fn requests_to(&self, path: &str) -> Vec<Seen> {
+    pub fn requests_to(&self, path: &str) -> Vec<Seen> {
         self.requests()
             .into_iter()
             .filter(|r| r.path == path)
             .collect()
     }
 
-    async fn stop(&self) {
+    pub async fn stop(&self) {
         self.handle.stop(false).await;
     }
 }
@@ -435,7 +435,7 @@ async fn stripe_webhooks_verify_good_reject_bad_and_expired_and_accept_any_v1() 
 
 // ---------------------------------------------------------------- PayPal
 
-fn paypal_fake_answer(request: &Seen) -> (u16, Value) {
+pub fn paypal_fake_answer(request: &Seen) -> (u16, Value) {
     match request.path.as_str() {
         "/v1/oauth2/token" => (
             200,
@@ -849,12 +849,21 @@ async fn a_test_payment_reaches_the_store_only_through_its_signed_callback() {
     let providers = providers(settings, dir.path(), Arc::new(AtomicI64::new(NOW)));
     let test = providers.get("test").unwrap();
     let created = test.create(&create_request(41, 1999)).await.unwrap();
+    let token = providers.test_provider().unwrap().page_token(PaymentId(41));
     assert_eq!(
         created.next_action,
         NextAction::Redirect {
-            url: "/pay/test/41".into()
+            url: format!("/pay/test/41?token={token}")
         }
     );
+    assert!(providers
+        .test_provider()
+        .unwrap()
+        .check_page_token(PaymentId(41), &token));
+    assert!(!providers
+        .test_provider()
+        .unwrap()
+        .check_page_token(PaymentId(42), &token));
     let payment = Payment {
         id: PaymentId(41),
         order_id: OrderId(7),
@@ -868,7 +877,8 @@ async fn a_test_payment_reaches_the_store_only_through_its_signed_callback() {
         updated_at: NOW,
     };
     store.insert_payment(&payment).unwrap();
-    assert!(render_pay_page(&payment).contains(r#"action="/pay/test/41""#));
+    assert!(render_pay_page(&payment, &token)
+        .contains(&format!(r#"action="/pay/test/41?token={token}""#)));
 
     // What the pay page's POST handler does: sign, then verify like any webhook.
     let callback = providers

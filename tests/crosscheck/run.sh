@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Payment checks that need the providers' Python packages: the signature
-# cross-check against `stripe` and `razorpay`, and the Stripe client against
-# `localstripe`. Meant to be called from .ci/run; needs python3 with venv.
+# cross-check against `stripe` and `razorpay`, and the Stripe path against
+# `localstripe`: the client alone, then a whole order paid from
+# localstripe's signed webhook. Called from .ci/run; needs python3 with venv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${PAYMENTS_VENV:-target/payments-venv}"
@@ -19,4 +20,4 @@ for _ in $(seq 50); do
   curl -fs -o /dev/null -u sk_test_x: "http://127.0.0.1:$port/v1/customers" && break
   sleep 0.2
 done
-LOCALSTRIPE_URL="http://127.0.0.1:$port" cargo test --test api localstripe -- --ignored
+LOCALSTRIPE_URL="http://127.0.0.1:$port" cargo test --test api localstripe -- --ignored --test-threads 1
