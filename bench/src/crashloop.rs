@@ -379,7 +379,10 @@ impl Run {
                 .flatten()
                 .filter(|p| p["status"] == "succeeded" || p["status"] == "refunded")
                 .count();
-            ensure!(succeeded <= 1, "order {order} was paid {succeeded} times: {payments}");
+            ensure!(
+                succeeded <= 1,
+                "order {order} was paid {succeeded} times: {payments}"
+            );
             self.totals.payment_checks += 1;
         }
         self.floor_id = self.floor_id.max(mine.keys().copied().max().unwrap_or(0));

@@ -48,6 +48,9 @@ struct LoadArgs {
     /// Do not run `cargo build` for the server first.
     #[arg(long)]
     no_build: bool,
+    /// The storefront binary to run (default: next to this one).
+    #[arg(long)]
+    server: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -81,6 +84,9 @@ enum Command {
         seed: Option<u64>,
         #[arg(long)]
         no_build: bool,
+        /// The storefront binary to run (default: next to this one).
+        #[arg(long)]
+        server: Option<std::path::PathBuf>,
     },
 }
 
@@ -118,7 +124,8 @@ async fn main() {
             rounds,
             seed,
             no_build,
-        } => run_crashloop(rounds, seed, no_build).await,
+            server,
+        } => run_crashloop(rounds, seed, no_build, server).await,
         Command::All(a) => load(Which::All, a).await,
         Command::Baseline(a) => load(Which::Baseline, a).await,
         Command::Detail(a) => load(Which::Detail, a).await,
@@ -136,8 +143,16 @@ async fn main() {
     }
 }
 
-async fn run_crashloop(rounds: usize, seed: Option<u64>, no_build: bool) -> anyhow::Result<()> {
-    let bins = Binaries::locate(!no_build)?;
+async fn run_crashloop(
+    rounds: usize,
+    seed: Option<u64>,
+    no_build: bool,
+    server: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let mut bins = Binaries::locate(!no_build && server.is_none())?;
+    if let Some(server) = server {
+        bins.storefront = server;
+    }
     let seed = seed.unwrap_or_else(rand::random);
     let started = Instant::now();
     let summary = crashloop::run(&bins, rounds, seed, |line| eprintln!("{line}")).await?;
@@ -149,7 +164,10 @@ async fn run_crashloop(rounds: usize, seed: Option<u64>, no_build: bool) -> anyh
 }
 
 async fn load(which: Which, args: LoadArgs) -> anyhow::Result<()> {
-    let bins = Binaries::locate(!args.no_build)?;
+    let mut bins = Binaries::locate(!args.no_build && args.server.is_none())?;
+    if let Some(server) = &args.server {
+        bins.storefront = server.clone();
+    }
     let opts = options(&args);
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
