@@ -32,6 +32,8 @@ pub struct Settings {
     pub actor_idle_timeout: Duration,
     /// Arbiter threads the cart and inventory actors are spread over.
     pub actor_threads: usize,
+    /// The back office flags a product as low on stock below this many units on hand.
+    pub low_stock_threshold: i64,
     /// Payment providers; none is configured unless credentials are given.
     pub payments: PaymentSettings,
     /// A pending order still unpaid this long after checkout is cancelled
@@ -225,6 +227,7 @@ impl Settings {
             currency: Currency::USD,
             actor_idle_timeout: Duration::from_secs(300),
             actor_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            low_stock_threshold: 5,
             payments: PaymentSettings::default(),
             unpaid_order_ttl: DEFAULT_UNPAID_ORDER_TTL,
             unpaid_order_sweep: sweep_interval(DEFAULT_UNPAID_ORDER_TTL),
@@ -306,6 +309,9 @@ pub struct ServeArgs {
     /// Seconds after which an idle cart or inventory actor is stopped.
     #[arg(long, env = "STOREFRONT_ACTOR_IDLE_SECS", default_value_t = 300)]
     pub actor_idle_secs: u64,
+    /// Products with fewer units on hand than this are flagged low on stock in the back office.
+    #[arg(long, env = "STOREFRONT_LOW_STOCK_THRESHOLD", default_value_t = 5)]
+    pub low_stock_threshold: i64,
     /// The shop currency, an ISO 4217 code (prices are stored in its minor units).
     #[arg(long, env = "STOREFRONT_CURRENCY", default_value = "USD", value_parser = Currency::parse)]
     pub currency: Currency,
@@ -367,6 +373,7 @@ impl ServeArgs {
         settings.workers = self.workers.filter(|&w| w > 0);
         settings.trust_proxy = self.trust_proxy;
         settings.currency = self.currency;
+        settings.low_stock_threshold = self.low_stock_threshold.max(0);
         settings.actor_idle_timeout = Duration::from_secs(self.actor_idle_secs.max(1));
         settings.payments = PaymentSettings::from_env(|key| std::env::var(key).ok(), self.demo);
         settings.unpaid_order_ttl = Duration::from_secs(self.unpaid_order_ttl.max(1));

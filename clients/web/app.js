@@ -268,13 +268,6 @@ async function catalogView(query) {
   if (searchInput.value !== params.search) searchInput.value = params.search;
   const { categories, brands } = await loadTaxonomy();
   const results = h('section', { 'aria-live': 'polite', 'aria-busy': 'true' });
-  const watched = new Set();
-  const unwatchAll = () => {
-    for (const id of watched) live.unwatchProduct(id);
-    watched.clear();
-  };
-  onLeave(unwatchAll);
-
   const select = (name, label, options, value) => {
     const id = `filter-${name}`;
     return h(
@@ -330,7 +323,6 @@ async function catalogView(query) {
   const load = async () => {
     results.setAttribute('aria-busy', 'true');
     writeParams(params);
-    unwatchAll();
     let page;
     try {
       page = await api.products({
@@ -362,11 +354,7 @@ async function catalogView(query) {
       );
       return;
     }
-    const cards = page.results.map((product) => {
-      watched.add(product.id);
-      live.watchProduct(product.id);
-      return productCard(product);
-    });
+    const cards = page.results.map(productCard);
     const pages = Math.max(1, Math.ceil(page.count / PAGE_SIZE));
     mount(
       results,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// What a subscriber listens to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
-    /// Orders of one user.
+    /// Events of one user: their orders, their wishlist notices.
     User(UserId),
     /// One cart (every tab and device showing it).
     Cart(CartId),
@@ -40,6 +40,12 @@ pub enum Event {
         product_id: ProductId,
         on_hand: i64,
     },
+    /// A product on `owner`'s wishlist is back in stock.
+    WishlistBackInStock {
+        owner: UserId,
+        product_id: ProductId,
+        on_hand: i64,
+    },
     OrderCreated {
         owner: UserId,
         payload: Value,
@@ -56,6 +62,7 @@ impl Event {
             Event::CartUpdated { .. } => "cart.updated",
             Event::StockChanged { .. } => "stock.changed",
             Event::BackInStock { .. } => "product.back_in_stock",
+            Event::WishlistBackInStock { .. } => "wishlist.back_in_stock",
             Event::OrderCreated { .. } => "order.created",
             Event::OrderUpdated { .. } => "order.updated",
         }
@@ -67,6 +74,7 @@ impl Event {
             Event::StockChanged { product_id, .. } | Event::BackInStock { product_id, .. } => {
                 vec![Topic::Product(*product_id)]
             }
+            Event::WishlistBackInStock { owner, .. } => vec![Topic::User(*owner)],
             Event::OrderCreated { owner, .. } | Event::OrderUpdated { owner, .. } => {
                 vec![Topic::User(*owner), Topic::Staff]
             }

@@ -21,6 +21,7 @@ use super::hub::{Event, EventHub, Publish};
 use super::registry::Shutdown;
 use crate::catalog::index::CatalogIndex;
 use crate::domain::inventory::StockLevel;
+use crate::domain::ledger::StockChange;
 use crate::domain::ProductId;
 use crate::store::{Store, StoreError};
 use actix::prelude::*;
@@ -73,13 +74,15 @@ pub struct Commit {
 pub struct Adjust {
     pub delta_on_hand: i64,
     pub delta_received: i64,
+    /// Why, and who: written to the stock ledger with the change.
+    pub change: StockChange,
 }
 
 /// Sets units on hand to a figure staff counted; `received` moves by the
 /// same amount so received == on_hand + sold keeps holding.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<StockLevel, InventoryError>")]
-pub struct SetOnHand(pub i64);
+pub struct SetOnHand(pub i64, pub StockChange);
 
 /// A cancelled order put `quantity` units back in the transaction that
 /// produced stock sequence number `seq`.
@@ -91,7 +94,7 @@ pub struct Returned {
 }
 
 /// Current stock and units reserved.
-#[derive(Message)]
+#[derive(Message, Clone, Copy)]
 #[rtype(result = "Result<(StockLevel, i64), InventoryError>")]
 pub struct Level;
 
@@ -164,6 +167,7 @@ impl InventoryActor {
                     product_id: self.product,
                     on_hand: after,
                 }));
+                self.tell_wishlists(after);
             }
         }
     }
@@ -178,6 +182,25 @@ impl InventoryActor {
                 on_hand: level.on_hand + delta_on_hand,
                 received: level.received + delta_received,
                 seq: level.seq.max(seq),
+            }));
+        }
+    }
+
+    /// Each user with this product on their wishlist gets an event on
+    /// their own topic, so their sessions can tell them it is back.
+    fn tell_wishlists(&self, on_hand: i64) {
+        let owners = match self.store.wishlisted_by(self.product) {
+            Ok(owners) => owners,
+            Err(e) => {
+                tracing::warn!(product_id = %self.product, error = %e, "wishlist owners unreadable; no back-in-stock notices");
+                return;
+            }
+        };
+        for owner in owners {
+            self.hub.do_send(Publish(Event::WishlistBackInStock {
+                owner,
+                product_id: self.product,
+                on_hand,
             }));
         }
     }
@@ -252,7 +275,12 @@ impl Handler<Adjust> for InventoryActor {
         }
         let next = self
             .store
-            .apply_stock_delta(self.product, msg.delta_on_hand, msg.delta_received)
+            .apply_stock_delta(
+                self.product,
+                msg.delta_on_hand,
+                msg.delta_received,
+                &msg.change,
+            )
             .map_err(|e| match e {
                 StoreError::OutOfStock(m) => InventoryError::Refused(m),
                 StoreError::NotFound => InventoryError::UnknownProduct,
@@ -277,6 +305,7 @@ impl Handler<SetOnHand> for InventoryActor {
             Adjust {
                 delta_on_hand: delta,
                 delta_received: delta,
+                change: msg.1,
             },
             ctx,
         )
@@ -315,8 +344,11 @@ impl Handler<Shutdown> for InventoryActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::hub::{Deliver, Lagged, Subscribe, Topic, Unsubscribe};
     use crate::catalog::generate::{self, Seq};
+    use crate::domain::ledger::StockCause;
     use crate::domain::money::Currency;
+    use crate::domain::UserId;
 
     /// One product with 10 units, its actor, and the store behind it.
     fn setup(dir: &std::path::Path) -> (Store, ProductId, Arc<CatalogIndex>, Addr<EventHub>) {
@@ -343,8 +375,12 @@ mod tests {
         let reservation = actor.send(Reserve { quantity: 2 }).await.unwrap().unwrap();
         // The checkout transaction takes 2 units (seq 1), then a cancelled
         // order returns 3 (seq 2); the actor hears of the return first.
-        let sale = store.apply_stock_delta(product, -2, 0).unwrap();
-        let back = store.apply_stock_delta(product, 3, 0).unwrap();
+        let sale = store
+            .apply_stock_delta(product, -2, 0, &StockChange::of(StockCause::Adjustment))
+            .unwrap();
+        let back = store
+            .apply_stock_delta(product, 3, 0, &StockChange::of(StockCause::Adjustment))
+            .unwrap();
         actor.do_send(Returned {
             quantity: 3,
             seq: back.seq,
@@ -378,5 +414,106 @@ mod tests {
                 .ok(),
             Some(())
         );
+    }
+
+    /// Records what the hub delivers to it.
+    #[derive(Default)]
+    struct Inbox(Vec<Arc<Event>>);
+
+    impl Actor for Inbox {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Deliver> for Inbox {
+        type Result = ();
+        fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) {
+            self.0.push(msg.0);
+        }
+    }
+
+    impl Handler<Lagged> for Inbox {
+        type Result = ();
+        fn handle(&mut self, _: Lagged, _: &mut Context<Self>) {}
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "Vec<Arc<Event>>")]
+    struct Take;
+
+    impl Handler<Take> for Inbox {
+        type Result = MessageResult<Take>;
+        fn handle(&mut self, _: Take, _: &mut Context<Self>) -> Self::Result {
+            MessageResult(std::mem::take(&mut self.0))
+        }
+    }
+
+    async fn subscribe(hub: &Addr<EventHub>, id: u64, user: UserId) -> Addr<Inbox> {
+        let inbox = Inbox::default().start();
+        hub.send(Subscribe {
+            id,
+            topic: Topic::User(user),
+            deliver: inbox.clone().recipient(),
+            lagged: inbox.clone().recipient(),
+        })
+        .await
+        .unwrap();
+        inbox
+    }
+
+    #[actix::test]
+    async fn a_wishlisted_product_back_in_stock_is_announced_to_each_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, product, index, hub) = setup(dir.path());
+        let (fan, bystander) = (UserId(501), UserId(502));
+        store.wishlist_add(fan, product, 0).unwrap();
+        let fan_inbox = subscribe(&hub, 1, fan).await;
+        let bystander_inbox = subscribe(&hub, 2, bystander).await;
+        let actor = InventoryActor::new(product, store.clone(), index, hub.clone()).start();
+        let count = StockChange::of(StockCause::Count);
+        actor
+            .send(SetOnHand(0, count.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        actor
+            .send(Adjust {
+                delta_on_hand: 4,
+                delta_received: 4,
+                change: StockChange::of(StockCause::Restock),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        // A later change that keeps it in stock is not news.
+        actor.send(SetOnHand(6, count)).await.unwrap().unwrap();
+        // The hub handles messages in order: once this is answered, it has
+        // handed every earlier event to the inboxes.
+        hub.send(Unsubscribe {
+            id: 99,
+            topic: Topic::Staff,
+        })
+        .await
+        .unwrap();
+        let events = fan_inbox.send(Take).await.unwrap();
+        let notices: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e.as_ref() {
+                Event::WishlistBackInStock {
+                    owner,
+                    product_id,
+                    on_hand,
+                } => Some((*owner, *product_id, *on_hand)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(notices, vec![(fan, product, 4)]);
+        assert!(bystander_inbox.send(Take).await.unwrap().is_empty());
+        // The ledger holds every one of those changes and adds up to the level.
+        let level = store.stock_level(product).unwrap().unwrap();
+        assert_eq!(
+            store.ledger_sums(product).unwrap(),
+            (level.on_hand, level.received)
+        );
+        assert_eq!(store.ledger_page(product, 0, 100).unwrap().0, 4);
     }
 }

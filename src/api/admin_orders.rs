@@ -6,11 +6,15 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::StaffUser;
 use super::pagination::{Page, PageQuery, PageRequest};
 use super::AppState;
+use crate::domain::audit::Target;
+use crate::domain::ledger::{StockCause, StockChange, REASON_MAX};
 use crate::domain::order::OrderStatus;
+use crate::domain::validation::bounded_text;
 use crate::domain::{FieldErrors, OrderId, ProductId, UserId};
 use crate::services::orders::{OrderFilter, OrderView};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
@@ -45,6 +49,8 @@ pub struct StatusChange {
 pub struct Restock {
     /// Units received (1 to 1,000,000).
     pub quantity: i64,
+    /// Optional note kept in the stock ledger (up to 500 characters).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,7 +60,7 @@ pub struct StockView {
     pub received: i64,
 }
 
-fn parse_instant(field: &str, text: &str, errors: &mut FieldErrors) -> Option<i64> {
+pub(crate) fn parse_instant(field: &str, text: &str, errors: &mut FieldErrors) -> Option<i64> {
     let parsed = OffsetDateTime::parse(text, &Rfc3339)
         .map(|t| t.unix_timestamp())
         .or_else(|_| {
@@ -141,6 +147,15 @@ pub async fn update_order(
         .shop
         .staff_change_status(&staff.0, OrderId(path.into_inner()), status)
         .await?;
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "order.status",
+            Target::Order(order.id.0),
+            json!({"status": order.status.as_str()}),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(OrderView::new(&order)))
 }
 
@@ -155,15 +170,35 @@ pub async fn update_order(
     ))]
 pub async fn restock(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     path: web::Path<u64>,
     body: web::Json<Restock>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::new();
     if !(1..=1_000_000).contains(&body.quantity) {
-        return Err(FieldErrors::single("quantity", "must be 1 to 1000000").into());
+        errors.add("quantity", "must be 1 to 1000000");
     }
+    let reason = body
+        .reason
+        .as_deref()
+        .and_then(|r| errors.check("reason", bounded_text(r, 1, REASON_MAX)));
+    errors.into_result()?;
     let product = ProductId(path.into_inner());
-    let level = state.shop.restock(product, body.quantity).await?;
+    let change = StockChange {
+        cause: StockCause::Restock,
+        by: Some(staff.0.user.id),
+        reason: reason.clone(),
+    };
+    let level = state.shop.restock(product, body.quantity, change).await?;
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "stock.restock",
+            Target::Product(product.0),
+            json!({"quantity": body.quantity, "reason": reason, "on_hand": level.on_hand}),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(StockView {
         product_id: product.0,
         on_hand: level.on_hand,

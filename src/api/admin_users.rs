@@ -7,9 +7,11 @@ use super::extract::StaffUser;
 use super::pagination::{Page, PageQuery, PageRequest};
 use super::profile::UserView;
 use super::AppState;
+use crate::domain::audit::Target;
 use crate::domain::UserId;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -105,6 +107,15 @@ pub async fn update_user(
             other => other.into(),
         })?;
     state.store.durable().await?;
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "user.flags",
+            Target::User(user.id.0),
+            json!({"is_active": flags.is_active, "is_staff": flags.is_staff}),
+        )
+        .await?;
     let profile = state.store.profile(user.id)?;
     Ok(HttpResponse::Ok().json(UserView::new(&user, profile)))
 }

@@ -6,11 +6,13 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::StaffUser;
 use super::AppState;
 use crate::catalog::index::Snapshot;
+use crate::domain::audit::Target;
 use crate::domain::catalog::{parse_image_url, parse_slug, Brand, NAME_MAX};
 use crate::domain::validation::bounded_text;
 use crate::domain::{BrandId, FieldErrors};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -138,7 +140,7 @@ pub async fn get_brand(
     ))]
 pub async fn create_brand(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     body: web::Json<BrandWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let parsed = parse(body.into_inner(), true)?;
@@ -152,11 +154,22 @@ pub async fn create_brand(
         .create_brand(name, slug, parsed.logo.flatten())
         .await?;
     let snapshot = state.catalog.index().snapshot();
-    Ok(HttpResponse::Created().json(BrandView::new(&brand, &snapshot)))
+    let view = BrandView::new(&brand, &snapshot);
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "brand.create",
+            Target::Brand(brand.id.0),
+            json!(view),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 async fn write(
     state: &AppState,
+    staff: &StaffUser,
     key: &str,
     body: BrandWrite,
     replace: bool,
@@ -185,7 +198,17 @@ async fn write(
             e => e.into(),
         })?;
     let snapshot = state.catalog.index().snapshot();
-    Ok(HttpResponse::Ok().json(BrandView::new(&brand, &snapshot)))
+    let view = BrandView::new(&brand, &snapshot);
+    let action = if replace {
+        "brand.replace"
+    } else {
+        "brand.update"
+    };
+    state
+        .shop
+        .audit(&staff.0, action, Target::Brand(id.0), json!(view))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[utoipa::path(put, path = "/api/brands/{id}/", tag = "catalog",
@@ -201,11 +224,11 @@ async fn write(
     ))]
 pub async fn replace_brand(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     key: web::Path<String>,
     body: web::Json<BrandWrite>,
 ) -> Result<HttpResponse, ApiError> {
-    write(&state, &key, body.into_inner(), true).await
+    write(&state, &staff, &key, body.into_inner(), true).await
 }
 
 #[utoipa::path(patch, path = "/api/brands/{id}/", tag = "catalog",
@@ -221,11 +244,11 @@ pub async fn replace_brand(
     ))]
 pub async fn patch_brand(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     key: web::Path<String>,
     body: web::Json<BrandWrite>,
 ) -> Result<HttpResponse, ApiError> {
-    write(&state, &key, body.into_inner(), false).await
+    write(&state, &staff, &key, body.into_inner(), false).await
 }
 
 #[utoipa::path(delete, path = "/api/brands/{id}/", tag = "catalog",
@@ -239,7 +262,7 @@ pub async fn patch_brand(
     ))]
 pub async fn delete_brand(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: BrandId = key.parse().map_err(|_| ApiError::not_found("brand"))?;
@@ -247,5 +270,9 @@ pub async fn delete_brand(
         crate::store::StoreError::NotFound => ApiError::not_found("brand"),
         e => e.into(),
     })?;
+    state
+        .shop
+        .audit(&staff.0, "brand.delete", Target::Brand(id.0), json!({}))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,11 +6,13 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::StaffUser;
 use super::AppState;
 use crate::catalog::index::Snapshot;
+use crate::domain::audit::Target;
 use crate::domain::catalog::{parse_slug, Category, DESCRIPTION_MAX, NAME_MAX};
 use crate::domain::validation::bounded_text;
 use crate::domain::{CategoryId, FieldErrors};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -140,7 +142,7 @@ pub async fn get_category(
     ))]
 pub async fn create_category(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     body: web::Json<CategoryWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let parsed = parse(body.into_inner(), true)?;
@@ -154,11 +156,22 @@ pub async fn create_category(
         .create_category(name, slug, parsed.description.flatten())
         .await?;
     let snapshot = state.catalog.index().snapshot();
-    Ok(HttpResponse::Created().json(CategoryView::new(&category, &snapshot)))
+    let view = CategoryView::new(&category, &snapshot);
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "category.create",
+            Target::Category(category.id.0),
+            json!(view),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 async fn write(
     state: &AppState,
+    staff: &StaffUser,
     key: &str,
     body: CategoryWrite,
     replace: bool,
@@ -187,7 +200,17 @@ async fn write(
             e => e.into(),
         })?;
     let snapshot = state.catalog.index().snapshot();
-    Ok(HttpResponse::Ok().json(CategoryView::new(&category, &snapshot)))
+    let view = CategoryView::new(&category, &snapshot);
+    let action = if replace {
+        "category.replace"
+    } else {
+        "category.update"
+    };
+    state
+        .shop
+        .audit(&staff.0, action, Target::Category(id.0), json!(view))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[utoipa::path(put, path = "/api/categories/{id}/", tag = "catalog",
@@ -203,11 +226,11 @@ async fn write(
     ))]
 pub async fn replace_category(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     key: web::Path<String>,
     body: web::Json<CategoryWrite>,
 ) -> Result<HttpResponse, ApiError> {
-    write(&state, &key, body.into_inner(), true).await
+    write(&state, &staff, &key, body.into_inner(), true).await
 }
 
 #[utoipa::path(patch, path = "/api/categories/{id}/", tag = "catalog",
@@ -223,11 +246,11 @@ pub async fn replace_category(
     ))]
 pub async fn patch_category(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     key: web::Path<String>,
     body: web::Json<CategoryWrite>,
 ) -> Result<HttpResponse, ApiError> {
-    write(&state, &key, body.into_inner(), false).await
+    write(&state, &staff, &key, body.into_inner(), false).await
 }
 
 #[utoipa::path(delete, path = "/api/categories/{id}/", tag = "catalog",
@@ -241,7 +264,7 @@ pub async fn patch_category(
     ))]
 pub async fn delete_category(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: CategoryId = key.parse().map_err(|_| ApiError::not_found("category"))?;
@@ -253,5 +276,14 @@ pub async fn delete_category(
             crate::store::StoreError::NotFound => ApiError::not_found("category"),
             e => e.into(),
         })?;
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "category.delete",
+            Target::Category(id.0),
+            json!({}),
+        )
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

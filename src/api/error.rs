@@ -322,6 +322,8 @@ impl From<ShopError> for ApiError {
                 ApiError::conflict("invalid_transition", rule.to_string())
             }
             ShopError::Refused(message) => ApiError::conflict("refused", message),
+            ShopError::Forbidden(message) => ApiError::Forbidden(message.into()),
+            ShopError::Conflict { code, message } => ApiError::conflict(code, message),
             ShopError::LoginRequired(message) => ApiError::Unauthorized {
                 code: "login_required",
                 message: message.into(),

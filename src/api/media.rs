@@ -11,12 +11,14 @@ use super::AppState;
 use crate::api::brands::BrandView;
 use crate::api::products::ProductView;
 use crate::catalog::media::{self, ImageKind, MAX_IMAGE_BYTES};
+use crate::domain::audit::Target;
 use crate::domain::{BrandId, ProductId};
 use crate::store::StoreError;
 use actix_multipart::Multipart;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
+use serde_json::json;
 use utoipa::ToSchema;
 
 /// Bytes read (and thrown away) past the image limit before the connection
@@ -120,7 +122,7 @@ async fn store_file(
     ))]
 pub async fn upload_product_image(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     id: web::Path<u64>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
@@ -148,6 +150,15 @@ pub async fn upload_product_image(
     }
     let snapshot = state.catalog.index().snapshot();
     let on_hand = snapshot.product(id).map(|d| d.on_hand()).unwrap_or(0);
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "product.image",
+            Target::Product(id.0),
+            json!({"image": product.image}),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(ProductView::new(&product, on_hand, &snapshot)))
 }
 
@@ -163,7 +174,7 @@ pub async fn upload_product_image(
     ))]
 pub async fn upload_brand_logo(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     id: web::Path<u64>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
@@ -189,6 +200,15 @@ pub async fn upload_brand_logo(
     if let Some(previous) = old.logo {
         media::remove(state.store.data_dir(), &previous);
     }
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "brand.logo",
+            Target::Brand(id.0),
+            json!({"logo": brand.logo}),
+        )
+        .await?;
     let snapshot = state.catalog.index().snapshot();
     Ok(HttpResponse::Ok().json(BrandView::new(&brand, &snapshot)))
 }

@@ -2,6 +2,9 @@
 //! into domain types, authorizes the caller, calls the service, actor or
 //! store that owns the data, and renders a view; rules live elsewhere.
 
+pub mod admin_analytics;
+pub mod admin_audit;
+pub mod admin_inventory;
 pub mod admin_orders;
 pub mod admin_users;
 pub mod assets;
@@ -23,7 +26,9 @@ pub mod pay_page;
 pub mod payments;
 pub mod products;
 pub mod profile;
+pub mod reviews;
 pub mod webhooks;
+pub mod wishlist;
 
 use crate::auth::Accounts;
 use crate::catalog::Catalog;
@@ -57,6 +62,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(auth::configure)
         .configure(admin_users::configure)
         .configure(admin_orders::configure)
+        .configure(admin_inventory::configure)
+        .configure(admin_analytics::configure)
+        .configure(admin_audit::configure)
+        .configure(wishlist::configure)
+        .configure(reviews::configure)
         .configure(cart::configure)
         .configure(checkout::configure)
         .configure(orders::configure)

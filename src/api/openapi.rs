@@ -2,8 +2,9 @@
 //! Each handler carries its `#[utoipa::path]`; list new ones here.
 
 use super::{
-    admin_orders, admin_users, auth, brands, cart, categories, checkout, error, health, media,
-    orders, payments, products, profile, webhooks,
+    admin_analytics, admin_audit, admin_inventory, admin_orders, admin_users, auth, brands, cart,
+    categories, checkout, error, health, media, orders, payments, products, profile, reviews,
+    webhooks, wishlist,
 };
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,6 +29,13 @@ use utoipa::{Modify, OpenApi};
         checkout::checkout,
         orders::list_orders, orders::get_order, orders::cancel_order,
         admin_orders::list_orders, admin_orders::update_order, admin_orders::restock,
+        admin_inventory::list_inventory, admin_inventory::get_inventory,
+        admin_inventory::adjust_stock, admin_inventory::ledger,
+        admin_analytics::analytics, admin_audit::list_audit,
+        wishlist::get_wishlist, wishlist::add_to_wishlist, wishlist::remove_from_wishlist,
+        wishlist::move_to_cart,
+        reviews::list_reviews, reviews::create_review, reviews::update_review,
+        reviews::delete_review,
         payments::start_payment, payments::providers, payments::order_payments,
         payments::razorpay_verify, payments::paypal_capture, payments::refund,
         webhooks::receive,
@@ -39,6 +47,8 @@ use utoipa::{Modify, OpenApi};
         (name = "profile", description = "Your own account"),
         (name = "cart", description = "Your cart (anonymous carts by token)"),
         (name = "orders", description = "Checkout and your orders"),
+        (name = "wishlist", description = "Your saved products"),
+        (name = "reviews", description = "Product reviews and ratings"),
         (name = "admin", description = "Staff back office"),
         (name = "payments", description = "Payments with Stripe, PayPal, Razorpay or the test provider"),
         (name = "ops", description = "Health and metrics"),

@@ -7,12 +7,14 @@
 use super::error::{ApiError, ErrorBody};
 use super::extract::{idempotency_key, json_body, AuthUser, StaffUser};
 use super::AppState;
+use crate::domain::audit::Target;
 use crate::domain::{FieldErrors, OrderId};
 use crate::payments::NextAction;
 use crate::services::orders::OrderView;
 use crate::services::payments::{CaptureTarget, PaymentView, SettlementView};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
@@ -220,10 +222,23 @@ pub async fn paypal_capture(
     ))]
 pub async fn refund(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     path: web::Path<u64>,
 ) -> Result<HttpResponse, ApiError> {
     let refund = state.shop.refund_order(OrderId(path.into_inner())).await?;
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "order.refund",
+            Target::Order(refund.order.id.0),
+            json!({
+                "payment_id": refund.payment.id.0,
+                "refund_id": refund.refund_id,
+                "pending": refund.pending,
+            }),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(RefundView {
         order: OrderView::new(&refund.order),
         payment: PaymentView::new(&refund.payment),

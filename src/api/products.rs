@@ -10,9 +10,11 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{MaybeUser, StaffUser};
 use super::AppState;
 use crate::catalog::index::{Doc, Query, Snapshot, SortOrder};
+use crate::domain::audit::Target;
 use crate::domain::catalog::{
     parse_image_url, parse_slug, parse_stock, NewProduct, Product, DESCRIPTION_MAX, NAME_MAX,
 };
+use crate::domain::ledger::{StockCause, StockChange};
 use crate::domain::money::{Currency, Money};
 use crate::domain::time::rfc3339;
 use crate::domain::validation::bounded_text;
@@ -20,7 +22,7 @@ use crate::domain::{BrandId, CategoryId, FieldErrors, ProductId};
 use crate::store::catalog::Deletion;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 /// Largest page; bigger `page_size` values are clamped to it (as DRF's `max_page_size`).
@@ -499,7 +501,7 @@ fn parse_changes(
     ))]
 pub async fn create_product(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     body: web::Json<ProductWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let catalog = &state.catalog;
@@ -534,7 +536,17 @@ pub async fn create_product(
         .await?;
     tracing::info!(product_id = %product.id, "product created");
     let snapshot = catalog.index().snapshot();
-    Ok(HttpResponse::Created().json(ProductView::new(&product, stock.on_hand, &snapshot)))
+    let view = ProductView::new(&product, stock.on_hand, &snapshot);
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "product.create",
+            Target::Product(product.id.0),
+            json!(view),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 fn product_id(key: &str) -> Result<ProductId, ApiError> {
@@ -543,6 +555,7 @@ fn product_id(key: &str) -> Result<ProductId, ApiError> {
 
 async fn write_product(
     state: &AppState,
+    staff: &StaffUser,
     key: &str,
     body: ProductWrite,
     mode: Mode,
@@ -584,12 +597,26 @@ async fn write_product(
         })
         .await?;
     if let Some(units) = stock {
-        state.shop.set_stock(id, units).await?;
+        let change = StockChange {
+            cause: StockCause::Count,
+            by: Some(staff.0.user.id),
+            reason: Some("stock set in a product edit".into()),
+        };
+        state.shop.set_stock(id, units, change).await?;
     }
     tracing::info!(product_id = %id, "product updated");
     let snapshot = catalog.index().snapshot();
     let on_hand = snapshot.product(id).map(|d| d.on_hand()).unwrap_or(0);
-    Ok(HttpResponse::Ok().json(ProductView::new(&product, on_hand, &snapshot)))
+    let view = ProductView::new(&product, on_hand, &snapshot);
+    let action = match mode {
+        Mode::Replace => "product.replace",
+        _ => "product.update",
+    };
+    state
+        .shop
+        .audit(&staff.0, action, Target::Product(id.0), json!(view))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[utoipa::path(put, path = "/api/products/{id}/", tag = "catalog",
@@ -606,11 +633,11 @@ async fn write_product(
     ))]
 pub async fn replace_product(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     key: web::Path<String>,
     body: web::Json<ProductWrite>,
 ) -> Result<HttpResponse, ApiError> {
-    write_product(&state, &key, body.into_inner(), Mode::Replace).await
+    write_product(&state, &staff, &key, body.into_inner(), Mode::Replace).await
 }
 
 #[utoipa::path(patch, path = "/api/products/{id}/", tag = "catalog",
@@ -627,11 +654,11 @@ pub async fn replace_product(
     ))]
 pub async fn patch_product(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     key: web::Path<String>,
     body: web::Json<ProductWrite>,
 ) -> Result<HttpResponse, ApiError> {
-    write_product(&state, &key, body.into_inner(), Mode::Patch).await
+    write_product(&state, &staff, &key, body.into_inner(), Mode::Patch).await
 }
 
 #[utoipa::path(delete, path = "/api/products/{id}/", tag = "catalog",
@@ -646,12 +673,26 @@ pub async fn patch_product(
     ))]
 pub async fn delete_product(
     state: web::Data<AppState>,
-    _staff: StaffUser,
+    staff: StaffUser,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = product_id(&key)?;
     let old_image = state.catalog.store().product(id)?.and_then(|p| p.image);
-    match state.catalog.delete_product(id).await? {
+    let deletion = state.catalog.delete_product(id).await?;
+    let kind = match &deletion {
+        Deletion::Soft(_) => "deactivated",
+        Deletion::Hard => "deleted",
+    };
+    state
+        .shop
+        .audit(
+            &staff.0,
+            "product.delete",
+            Target::Product(id.0),
+            json!({"outcome": kind}),
+        )
+        .await?;
+    match deletion {
         Deletion::Soft(product) => {
             tracing::info!(product_id = %id, "product deactivated (referenced by orders)");
             let snapshot = state.catalog.index().snapshot();

@@ -3,13 +3,16 @@
 //! these types before it reaches the store, so the store never sees bad data.
 
 pub mod account;
+pub mod audit;
 pub mod cart;
 pub mod catalog;
 pub mod ids;
 pub mod inventory;
+pub mod ledger;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod review;
 pub mod time;
 pub mod validation;
 

@@ -4,10 +4,15 @@
 //! then publishes the committed change to the event hub ("live updates come
 //! from the place that commits").
 
+pub mod analytics;
+pub mod audit;
 pub mod carts;
 pub mod checkout;
+pub mod inventory;
 pub mod orders;
 pub mod payments;
+pub mod reviews;
+pub mod wishlists;
 
 use crate::actors::cart::{CartFailure, CheckoutError};
 use crate::actors::inventory::InventoryError;
@@ -47,6 +52,14 @@ pub enum ShopError {
     Transition(#[from] TransitionError),
     #[error("{0}")]
     Refused(String),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A rule about existing records refuses the change (HTTP 409 with `code`).
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: &'static str,
+    },
     #[error("{0}")]
     LoginRequired(&'static str),
     #[error("a worker is restarting; try again")]

@@ -9,6 +9,7 @@ use crate::actors::inventory::{Adjust, SetOnHand};
 use crate::actors::registry::ask;
 use crate::auth::Identity;
 use crate::domain::inventory::StockLevel;
+use crate::domain::ledger::StockChange;
 use crate::domain::money::format_minor;
 use crate::domain::order::{Order, OrderStatus, Requester};
 use crate::domain::time::rfc3339;
@@ -171,8 +172,10 @@ impl Shop {
         &self,
         product_id: ProductId,
         quantity: i64,
+        change: StockChange,
     ) -> Result<StockLevel, ShopError> {
-        self.adjust_stock(product_id, quantity, quantity).await
+        self.adjust_stock(product_id, quantity, quantity, change)
+            .await
     }
 
     /// Sets units on hand (a staff stock count or a catalog edit of `stock`).
@@ -180,8 +183,9 @@ impl Shop {
         &self,
         product_id: ProductId,
         on_hand: i64,
+        change: StockChange,
     ) -> Result<StockLevel, ShopError> {
-        let (_, level) = ask(&self.inventory, product_id.0, SetOnHand(on_hand)).await?;
+        let (_, level) = ask(&self.inventory, product_id.0, SetOnHand(on_hand, change)).await?;
         let level = level?;
         self.store.durable().await?;
         Ok(level)
@@ -194,6 +198,7 @@ impl Shop {
         product_id: ProductId,
         delta_on_hand: i64,
         delta_received: i64,
+        change: StockChange,
     ) -> Result<StockLevel, ShopError> {
         let (_, level) = ask(
             &self.inventory,
@@ -201,6 +206,7 @@ impl Shop {
             Adjust {
                 delta_on_hand,
                 delta_received,
+                change,
             },
         )
         .await?;

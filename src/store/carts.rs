@@ -2,7 +2,8 @@
 //! `carts_by_user` and `carts_by_token` find a cart from its owner. A user
 //! has at most one cart: it is created in a transaction that checks first.
 
-use super::{decode, encode, from_tx, Store, StoreError};
+use super::stats::record_cart_started;
+use super::{abort, decode, encode, from_tx, Store, StoreError};
 use crate::domain::cart::{Cart, CartOwner};
 use crate::domain::time::now_unix;
 use crate::domain::{CartId, UserId};
@@ -17,12 +18,27 @@ impl Store {
             .transpose()
     }
 
-    /// Writes a cart; callers await `durable()` before acknowledging.
+    /// Writes a cart; callers await `durable()` before acknowledging. A
+    /// cart that goes from empty to holding something counts as a cart
+    /// started in the same transaction (the analytics' conversion rate).
     pub fn save_cart(&self, cart: &Cart) -> Result<(), StoreError> {
-        self.trees
-            .carts_by_id
-            .insert(cart.id.to_key(), encode(cart)?)?;
-        Ok(())
+        let bytes = encode(cart)?;
+        let key = cart.id.to_key();
+        let now = now_unix();
+        let t = &self.trees;
+        from_tx(
+            (&t.carts_by_id, &t.stats_by_day).transaction(|(carts, stats)| {
+                let was_empty = match carts.get(key)? {
+                    Some(old) => decode::<Cart>(&old).or_else(abort)?.lines.is_empty(),
+                    None => true,
+                };
+                if was_empty && !cart.lines.is_empty() {
+                    record_cart_started(stats, now)?.or_else(abort)?;
+                }
+                carts.insert(&key, bytes.as_slice())?;
+                Ok(())
+            }),
+        )
     }
 
     pub fn user_cart_id(&self, user: UserId) -> Result<Option<CartId>, StoreError> {

@@ -3,15 +3,18 @@
 //! - `products_by_category`: CategoryId ++ ProductId -> ()
 //! - `products_by_brand`: BrandId ++ ProductId -> ()
 //! - `categories_by_id` / `categories_by_slug`, `brands_by_id` / `brands_by_slug`
-//! - `stock_by_product`: written here only at creation (and removed on hard delete)
+//! - `stock_by_product`: written here only at creation, with its first ledger
+//!   entry (and removed on hard delete; the ledger stays)
 //!
 //! Invariant: a product, its slug entry, its category/brand entries and (at
 //! creation) its stock level are written in one sled transaction, and a
 //! product never points at a category or brand that does not exist.
 
+use super::ledger::insert_initial;
 use super::{abort, decode, encode, from_tx, Store, StoreError};
 use crate::domain::catalog::{Brand, Category, NewProduct, Product};
 use crate::domain::inventory::StockLevel;
+use crate::domain::ledger::{StockCause, StockChange};
 use crate::domain::time::now_unix;
 use crate::domain::{BrandId, CategoryId, ProductId};
 use sled::Transactional;
@@ -283,7 +286,7 @@ impl Store {
         let stock = StockLevel::initial(new.stock);
         let key = product.id.to_key();
         let product_bytes = encode(&product)?;
-        let stock_bytes = encode(&stock)?;
+        let created = StockChange::of(StockCause::Created);
         let category_key = pair_key(product.category.0, product.id);
         let brand_key = product.brand.map(|b| pair_key(b.0, product.id));
         let t = &self.trees;
@@ -296,9 +299,19 @@ impl Store {
                 &t.categories_by_id,
                 &t.brands_by_id,
                 &t.stock_by_product,
+                &t.stock_ledger_by_product,
             )
                 .transaction(
-                    |(by_id, by_slug, by_category, by_brand, categories, brands, stock_tree)| {
+                    |(
+                        by_id,
+                        by_slug,
+                        by_category,
+                        by_brand,
+                        categories,
+                        brands,
+                        stock_tree,
+                        ledger,
+                    )| {
                         if categories.get(product.category.to_key())?.is_none() {
                             return abort(StoreError::Missing("category"));
                         }
@@ -316,8 +329,8 @@ impl Store {
                         if let Some(brand_key) = &brand_key {
                             by_brand.insert(brand_key, &[])?;
                         }
-                        stock_tree.insert(&key, stock_bytes.as_slice())?;
-                        Ok(())
+                        insert_initial(stock_tree, ledger, product.id, stock, &created, now)?
+                            .or_else(abort)
                     },
                 ),
         )?;

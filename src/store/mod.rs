@@ -9,18 +9,23 @@
 //! and `durable()` returns only after a sled flush plus an fsync that started
 //! after the write (group commit, see `commit`).
 
+pub mod audit;
 pub mod carts;
 pub mod catalog;
 mod codec;
 mod commit;
 mod error;
 pub mod inventory;
+pub mod ledger;
 mod lock;
 pub mod meta;
 pub mod orders;
 pub mod payments;
+pub mod reviews;
 pub mod sessions;
+pub mod stats;
 pub mod users;
+pub mod wishlists;
 
 pub use codec::{decode, encode};
 pub use commit::CommitStats;
@@ -68,6 +73,9 @@ pub struct Trees {
     /// `stock_by_product`: ProductId -> StockLevel; changed only through
     /// `apply_stock_delta` (the per-product inventory owner).
     pub stock_by_product: sled::Tree,
+    /// `stock_ledger_by_product`: ProductId ++ seq (u64 BE) -> LedgerEntry,
+    /// appended in the same transaction as every stock write.
+    pub stock_ledger_by_product: sled::Tree,
     /// `order_items_by_product`: ProductId ++ OrderId -> (); written by
     /// checkout. A product with any entry is only ever soft-deleted.
     pub order_items_by_product: sled::Tree,
@@ -98,6 +106,24 @@ pub struct Trees {
     pub webhook_events_by_id: sled::Tree,
     /// `payment_requests_by_key`: UserId ++ Idempotency-Key -> PaymentRequest.
     pub payment_requests_by_key: sled::Tree,
+    /// `stats_by_day`: day (u32 BE) -> DayStats (see `stats`).
+    pub stats_by_day: sled::Tree,
+    /// `product_sales_by_day`: day (u32 BE) ++ ProductId -> ProductSales.
+    pub product_sales_by_day: sled::Tree,
+    /// `customers_by_user`: UserId -> day (u32 BE) of the first order.
+    pub customers_by_user: sled::Tree,
+    /// `audit_by_id`: entry id (u64 BE) -> AuditEntry (append-only).
+    pub audit_by_id: sled::Tree,
+    /// `wishlist_by_user`: UserId ++ ProductId -> added at (i64 BE).
+    pub wishlist_by_user: sled::Tree,
+    /// `wishlist_by_product`: ProductId ++ UserId -> () (who to tell when it is back).
+    pub wishlist_by_product: sled::Tree,
+    /// `reviews_by_id`: ReviewId -> Review.
+    pub reviews_by_id: sled::Tree,
+    /// `reviews_by_product`: ProductId ++ ReviewId -> () (newest last).
+    pub reviews_by_product: sled::Tree,
+    /// `reviews_by_product_user`: ProductId ++ UserId -> ReviewId (one each).
+    pub reviews_by_product_user: sled::Tree,
     /// `outbox_by_id`: mail id (u64 BE) -> OutboxEntry, awaiting delivery (see `mail`).
     pub outbox_by_id: sled::Tree,
 }
@@ -121,6 +147,7 @@ impl Trees {
             brands_by_id: db.open_tree("brands_by_id")?,
             brands_by_slug: db.open_tree("brands_by_slug")?,
             stock_by_product: db.open_tree("stock_by_product")?,
+            stock_ledger_by_product: db.open_tree("stock_ledger_by_product")?,
             order_items_by_product: db.open_tree("order_items_by_product")?,
             carts_by_id: db.open_tree("carts_by_id")?,
             carts_by_user: db.open_tree("carts_by_user")?,
@@ -134,6 +161,15 @@ impl Trees {
             payments_by_transaction: db.open_tree("payments_by_transaction")?,
             webhook_events_by_id: db.open_tree("webhook_events_by_id")?,
             payment_requests_by_key: db.open_tree("payment_requests_by_key")?,
+            stats_by_day: db.open_tree("stats_by_day")?,
+            product_sales_by_day: db.open_tree("product_sales_by_day")?,
+            customers_by_user: db.open_tree("customers_by_user")?,
+            audit_by_id: db.open_tree("audit_by_id")?,
+            wishlist_by_user: db.open_tree("wishlist_by_user")?,
+            wishlist_by_product: db.open_tree("wishlist_by_product")?,
+            reviews_by_id: db.open_tree("reviews_by_id")?,
+            reviews_by_product: db.open_tree("reviews_by_product")?,
+            reviews_by_product_user: db.open_tree("reviews_by_product_user")?,
             outbox_by_id: db.open_tree("outbox_by_id")?,
         })
     }

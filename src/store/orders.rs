@@ -9,11 +9,16 @@
 //! re-reads each product's stock and aborts rather than take it below zero,
 //! and it writes the order, its index entries, the stock decrements, the
 //! emptied cart and the idempotency key together, so a crash leaves either
-//! all of them or none.
+//! all of them or none. The same transactions append the stock ledger and
+//! move the analytics buckets (`ledger::write_stock`, `stats::record_order`):
+//! every order write goes through `commit_checkout` or `write_order_change`,
+//! so neither can disagree with the orders after a crash.
 
+use super::ledger::{write_stock, StockWrite};
+use super::stats::record_order;
 use super::{decode, encode, Store, StoreError};
 use crate::domain::cart::Cart;
-use crate::domain::inventory::StockLevel;
+use crate::domain::ledger::{StockCause, StockChange};
 use crate::domain::order::{
     check_transition, Order, OrderStatus, PaymentStatus, Requester, TransitionError,
 };
@@ -107,26 +112,71 @@ pub(crate) fn widen<E: From<StoreError>>(
     }
 }
 
+/// Every tree an order change writes, inside one transaction: the order,
+/// its pending-index entry, the stock it returns with its ledger entries,
+/// and the analytics buckets.
+pub(crate) struct OrderTx<'a> {
+    pub orders: &'a TransactionalTree,
+    pub stock: &'a TransactionalTree,
+    pub pending: &'a TransactionalTree,
+    pub ledger: &'a TransactionalTree,
+    pub stats: &'a TransactionalTree,
+    pub sales: &'a TransactionalTree,
+    pub customers: &'a TransactionalTree,
+}
+
+impl<'a> OrderTx<'a> {
+    /// From the views of a transaction over `Trees::order_change()`.
+    pub(crate) fn new(views: &'a [TransactionalTree]) -> Self {
+        Self {
+            orders: &views[0],
+            stock: &views[1],
+            pending: &views[2],
+            ledger: &views[3],
+            stats: &views[4],
+            sales: &views[5],
+            customers: &views[6],
+        }
+    }
+}
+
+impl super::Trees {
+    /// The trees of `OrderTx`, in its order, to start a transaction over.
+    pub(crate) fn order_change(&self) -> [&sled::Tree; 7] {
+        [
+            &self.orders_by_id,
+            &self.stock_by_product,
+            &self.pending_orders_by_created,
+            &self.stock_ledger_by_product,
+            &self.stats_by_day,
+            &self.product_sales_by_day,
+            &self.customers_by_user,
+        ]
+    }
+}
+
 /// Puts a cancelled order's units back in stock, inside the transaction
-/// that cancels it: the one stock-return path shared by cancellation,
-/// refunds and expiry. The caller tells each product's InventoryActor
-/// (`Returned`) after the commit.
+/// that cancels it, with a ledger entry each: the one stock-return path
+/// shared by cancellation, refunds and expiry. The caller tells each
+/// product's InventoryActor (`Returned`) after the commit.
 pub(crate) fn return_units(
-    stock: &TransactionalTree,
+    tx: &OrderTx<'_>,
     order: &Order,
+    now: i64,
 ) -> Result<Vec<StockReturn>, ConflictableTransactionError<StoreError>> {
     let fail = ConflictableTransactionError::Abort;
+    let change = StockChange::of(StockCause::OrderCancelled(order.id));
     let mut returned = Vec::new();
     for (product_id, quantity) in order.units() {
-        let key = product_id.to_key();
-        let level: StockLevel = match stock.get(key)? {
-            Some(bytes) => decode(&bytes).map_err(fail)?,
-            None => continue,
+        let next = match write_stock(tx.stock, tx.ledger, product_id, quantity, 0, &change, now)? {
+            Ok(StockWrite::Applied(next)) => next,
+            // A product deleted since has no stock to return to.
+            Ok(StockWrite::Missing) => continue,
+            Ok(StockWrite::Refused { message, .. }) => {
+                return Err(fail(StoreError::Corrupt(message)))
+            }
+            Err(e) => return Err(fail(e)),
         };
-        let next = level
-            .apply(quantity, 0)
-            .map_err(|m| fail(StoreError::Corrupt(m)))?;
-        stock.insert(&key, encode(&next).map_err(fail)?)?;
         returned.push(StockReturn {
             product_id,
             quantity,
@@ -171,12 +221,11 @@ pub enum TransitionFailure {
 }
 
 /// Writes an order's change inside a transaction, with what goes with it:
-/// its pending-index entry leaves when it stops being pending, and a
-/// cancellation returns its units (`return_units`).
+/// its pending-index entry leaves when it stops being pending, a
+/// cancellation returns its units (`return_units`), and the analytics
+/// buckets move from `before` to `after`.
 pub(crate) fn write_order_change(
-    orders: &TransactionalTree,
-    stock: &TransactionalTree,
-    pending: &TransactionalTree,
+    tx: &OrderTx<'_>,
     before: &Order,
     after: &Order,
 ) -> Result<Transition, ConflictableTransactionError<StoreError>> {
@@ -184,14 +233,16 @@ pub(crate) fn write_order_change(
         && before.status != OrderStatus::Cancelled
         && before.status.holds_stock()
     {
-        return_units(stock, before)?
+        return_units(tx, before, after.updated_at)?
     } else {
         Vec::new()
     };
     if before.status == OrderStatus::Pending && after.status != OrderStatus::Pending {
-        pending.remove(&pending_key(before))?;
+        tx.pending.remove(&pending_key(before))?;
     }
-    orders.insert(
+    record_order(tx.stats, tx.sales, tx.customers, Some(before), after)?
+        .map_err(ConflictableTransactionError::Abort)?;
+    tx.orders.insert(
         &after.id.to_key(),
         encode(after).map_err(ConflictableTransactionError::Abort)?,
     )?;
@@ -209,6 +260,8 @@ impl Store {
         let order_bytes = encode(order)?;
         let cart_bytes = encode(write.emptied_cart)?;
         let t = &self.trees;
+        let now = now_unix();
+        let sold = StockChange::of(StockCause::Checkout(order.id));
         let result = (
             &t.stock_by_product,
             &t.orders_by_id,
@@ -218,9 +271,26 @@ impl Store {
             &t.checkouts_by_key,
             &t.outbox_by_id,
             &t.pending_orders_by_created,
+            &t.stock_ledger_by_product,
+            &t.stats_by_day,
+            &t.product_sales_by_day,
+            &t.customers_by_user,
         )
             .transaction(
-                |(stock, orders, by_user, by_product, carts, keys, outbox, pending)| {
+                |(
+                    stock,
+                    orders,
+                    by_user,
+                    by_product,
+                    carts,
+                    keys,
+                    outbox,
+                    pending,
+                    ledger,
+                    stats,
+                    sales,
+                    customers,
+                )| {
                     let mut stock_seqs = Vec::with_capacity(order.items.len());
                     let fail = |e: StoreError| ConflictableTransactionError::Abort(Abort::Store(e));
                     if let Some((key, body_hash)) = &write.idempotency {
@@ -237,23 +307,33 @@ impl Store {
                         }
                     }
                     for (product_id, quantity) in order.units() {
-                        let key = product_id.to_key();
-                        let level: StockLevel = match stock.get(key)? {
-                            Some(bytes) => decode(&bytes).map_err(fail)?,
-                            None => StockLevel::default(),
-                        };
-                        let Ok(next) = level.apply(-quantity, 0) else {
-                            return Err(ConflictableTransactionError::Abort(Abort::Done(
-                                CheckoutCommit::Short {
-                                    product_id,
-                                    available: level.on_hand,
-                                },
-                            )));
-                        };
-                        stock.insert(&key, encode(&next).map_err(fail)?)?;
+                        let next =
+                            match write_stock(stock, ledger, product_id, -quantity, 0, &sold, now)?
+                            {
+                                Ok(StockWrite::Applied(next)) => next,
+                                Ok(StockWrite::Missing) => {
+                                    return Err(ConflictableTransactionError::Abort(Abort::Done(
+                                        CheckoutCommit::Short {
+                                            product_id,
+                                            available: 0,
+                                        },
+                                    )))
+                                }
+                                Ok(StockWrite::Refused { level, .. }) => {
+                                    return Err(ConflictableTransactionError::Abort(Abort::Done(
+                                        CheckoutCommit::Short {
+                                            product_id,
+                                            available: level.on_hand,
+                                        },
+                                    )))
+                                }
+                                Err(e) => return Err(fail(e)),
+                            };
                         stock_seqs.push((product_id, next.seq));
-                        by_product.insert(&pair_key(key, order.id.to_key()), &[])?;
+                        by_product
+                            .insert(&pair_key(product_id.to_key(), order.id.to_key()), &[])?;
                     }
+                    record_order(stats, sales, customers, None, order)?.map_err(fail)?;
                     orders.insert(&order.id.to_key(), order_bytes.as_slice())?;
                     pending.insert(&pending_key(order), &[])?;
                     by_user.insert(&pair_key(order.user_id.to_key(), order.id.to_key()), &[])?;
@@ -361,33 +441,27 @@ impl Store {
         cutoff: i64,
     ) -> Result<Option<Transition>, StoreError> {
         let t = &self.trees;
-        super::from_tx(
-            (
-                &t.orders_by_id,
-                &t.stock_by_product,
-                &t.pending_orders_by_created,
-            )
-                .transaction(|(orders, stock, pending)| {
-                    let Some(bytes) = orders.get(id.to_key())? else {
-                        return Ok(None);
-                    };
-                    let before: Order =
-                        decode(&bytes).map_err(ConflictableTransactionError::Abort)?;
-                    if before.status != OrderStatus::Pending
-                        || before.payment_status == PaymentStatus::Paid
-                        || before.created_at > cutoff
-                    {
-                        if before.status != OrderStatus::Pending {
-                            pending.remove(&pending_key(&before))?;
-                        }
-                        return Ok(None);
-                    }
-                    let mut after = before.clone();
-                    after.status = OrderStatus::Cancelled;
-                    after.updated_at = now_unix();
-                    write_order_change(orders, stock, pending, &before, &after).map(Some)
-                }),
-        )
+        super::from_tx(t.order_change().as_slice().transaction(|views| {
+            let tx = OrderTx::new(views);
+            let (orders, pending) = (tx.orders, tx.pending);
+            let Some(bytes) = orders.get(id.to_key())? else {
+                return Ok(None);
+            };
+            let before: Order = decode(&bytes).map_err(ConflictableTransactionError::Abort)?;
+            if before.status != OrderStatus::Pending
+                || before.payment_status == PaymentStatus::Paid
+                || before.created_at > cutoff
+            {
+                if before.status != OrderStatus::Pending {
+                    pending.remove(&pending_key(&before))?;
+                }
+                return Ok(None);
+            }
+            let mut after = before.clone();
+            after.status = OrderStatus::Cancelled;
+            after.updated_at = now_unix();
+            write_order_change(&tx, &before, &after).map(Some)
+        }))
     }
 
     /// Every order for which `keep` is true, newest first (staff back office).
@@ -403,6 +477,32 @@ impl Store {
         Ok(orders)
     }
 
+    /// Rewrites an order record through `change` (a payment outcome, for
+    /// example) in one transaction with everything `write_order_change`
+    /// keeps in step. If the change cancels the order, its units return to
+    /// stock and the caller must tell the InventoryActors (`returned`).
+    pub fn update_order(
+        &self,
+        id: OrderId,
+        change: impl Fn(&mut Order),
+    ) -> Result<Transition, StoreError> {
+        let now = now_unix();
+        super::from_tx(self.trees.order_change().as_slice().transaction(|views| {
+            let tx = OrderTx::new(views);
+            let Some(bytes) = tx.orders.get(id.to_key())? else {
+                return Err(ConflictableTransactionError::Abort(StoreError::NotFound));
+            };
+            let before: Order = decode(&bytes).map_err(ConflictableTransactionError::Abort)?;
+            let mut after = before.clone();
+            change(&mut after);
+            after.id = before.id;
+            after.user_id = before.user_id;
+            after.created_at = before.created_at;
+            after.updated_at = now;
+            write_order_change(&tx, &before, &after)
+        }))
+    }
+
     /// Moves an order to `to` if the state machine and the requester allow
     /// it; a cancellation returns the items' units to stock in the same
     /// transaction. Returns the order before and after, and the stock it
@@ -414,27 +514,22 @@ impl Store {
         requester: Requester,
     ) -> Result<Transition, TransitionFailure> {
         let t = &self.trees;
-        let result = (
-            &t.orders_by_id,
-            &t.stock_by_product,
-            &t.pending_orders_by_created,
-        )
-            .transaction(|(orders, stock, pending)| {
-                let Some(bytes) = orders.get(id.to_key())? else {
-                    return Err(ConflictableTransactionError::Abort(
-                        TransitionFailure::NotFound,
-                    ));
-                };
-                let before: Order =
-                    decode(&bytes).map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
-                check_transition(before.status, to, requester).map_err(|e| {
-                    ConflictableTransactionError::Abort(TransitionFailure::Rejected(e))
-                })?;
-                let mut after = before.clone();
-                after.status = to;
-                after.updated_at = now_unix();
-                write_order_change(orders, stock, pending, &before, &after).map_err(widen)
-            });
+        let result = t.order_change().as_slice().transaction(|views| {
+            let tx = OrderTx::new(views);
+            let Some(bytes) = tx.orders.get(id.to_key())? else {
+                return Err(ConflictableTransactionError::Abort(
+                    TransitionFailure::NotFound,
+                ));
+            };
+            let before: Order =
+                decode(&bytes).map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
+            check_transition(before.status, to, requester)
+                .map_err(|e| ConflictableTransactionError::Abort(TransitionFailure::Rejected(e)))?;
+            let mut after = before.clone();
+            after.status = to;
+            after.updated_at = now_unix();
+            write_order_change(&tx, &before, &after).map_err(widen)
+        });
         result.map_err(|e| match e {
             TransactionError::Abort(failure) => failure,
             TransactionError::Storage(e) => TransitionFailure::Store(e.into()),

@@ -20,7 +20,7 @@
 //! atomic write: a replayed event finds its marker and changes nothing, and a
 //! crash leaves either all of it or none.
 
-use super::orders::{write_order_change, Transition as OrderTransition};
+use super::orders::{write_order_change, OrderTx, Transition as OrderTransition};
 use super::{abort, decode, encode, from_tx, Store, StoreError};
 use crate::domain::order::{Order, OrderStatus, PaymentStatus as OrderPayment};
 use crate::domain::payment::{Payment, PaymentStatus, Transition};
@@ -406,9 +406,33 @@ impl Store {
                 &t.orders_by_id,
                 &t.stock_by_product,
                 &t.pending_orders_by_created,
+                &t.stock_ledger_by_product,
+                &t.stats_by_day,
+                &t.product_sales_by_day,
+                &t.customers_by_user,
             )
                 .transaction(
-                    |(by_id, by_transaction, events, orders, stock, pending)| {
+                    |(
+                        by_id,
+                        by_transaction,
+                        events,
+                        orders,
+                        stock,
+                        pending,
+                        ledger,
+                        stats,
+                        sales,
+                        customers,
+                    )| {
+                        let tx = OrderTx {
+                            orders,
+                            stock,
+                            pending,
+                            ledger,
+                            stats,
+                            sales,
+                            customers,
+                        };
                         if let Some((provider, event_id)) = event {
                             if !mark_event_seen(events, provider, event_id, now)? {
                                 return Ok(None);
@@ -434,8 +458,7 @@ impl Store {
                         settled.stray = stray;
                         if let Some(mut after) = after {
                             after.updated_at = now;
-                            settled.order =
-                                Some(write_order_change(orders, stock, pending, &before, &after)?);
+                            settled.order = Some(write_order_change(&tx, &before, &after)?);
                         }
                         Ok(Some(settled))
                     },

@@ -185,6 +185,44 @@ impl TestApp {
     pub async fn stop(&self) {
         self.handle.stop(true).await;
     }
+
+    /// Stops the server and starts a new one on the same data directory,
+    /// as a restart of the process would; nothing in memory carries over.
+    pub async fn restart(mut self) -> TestApp {
+        let dir = self._dir.take();
+        let data_dir = self.data_dir.clone();
+        self.handle.stop(true).await;
+        drop(self);
+        let settings = test_settings(&data_dir);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let app = loop {
+            match Application::build(settings.clone()).await {
+                Ok(app) => break app,
+                // The old instance may still be letting go of the directory.
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "data directory still busy");
+                    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("server did not start again: {e:#}"),
+            }
+        };
+        let port = app.port();
+        let handle = app.handle();
+        let store = app.store();
+        actix_web::rt::spawn(app.run_until_stopped());
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            store,
+            data_dir,
+            handle,
+            _dir: dir,
+        }
+    }
 }
 
 /// The JSON body of a response (panics with the text if it is not JSON).

@@ -2,6 +2,7 @@
 //! its own temporary data directory and talks HTTP to it.
 
 mod accounts;
+mod admin;
 mod cart;
 mod catalog;
 mod checkout;
@@ -14,6 +15,8 @@ mod mail;
 mod orders;
 mod payments;
 mod payments_providers;
+mod reviews;
 mod store;
 mod tokens;
 mod web;
+mod wishlist;

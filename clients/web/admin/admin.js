@@ -135,7 +135,16 @@ function setTile(id, value) {
   if (el) el.textContent = value;
 }
 
-function applyStats(stats) {
+/** Set once dashboard.stats arrived: its figures beat the REST estimate. */
+let liveStats = false;
+let lastStats = null;
+
+function applyStats(stats, fromRest = false) {
+  if (fromRest && liveStats) return;
+  if (!fromRest) {
+    liveStats = true;
+    lastStats = stats;
+  }
   const data = stats.stats ?? stats;
   if (data.revenue_today !== undefined) setTile('tile-revenue', money(data.revenue_today, data.currency ?? currency));
   if (data.orders_today !== undefined) setTile('tile-orders', String(data.orders_today));
@@ -167,14 +176,14 @@ async function statsOverRest() {
       page += 1;
     }
     const pending = await api.adminOrders({ status: 'pending', page_size: 1 });
-    applyStats({ revenue_today: fromMinor(revenue), orders_today: count, pending_orders: pending.count, currency });
+    applyStats({ revenue_today: fromMinor(revenue), orders_today: count, pending_orders: pending.count, currency }, true);
   } catch {
     // Tiles keep their dashes; the feed below shows the error.
   }
   try {
     const inventory = await api.inventory({ low_stock: true, page_size: 100 });
     const rows = inventory.results ?? inventory;
-    applyStats({ low_stock_count: rows.filter((r) => r.low_stock !== false).length });
+    applyStats({ low_stock_count: rows.filter((r) => r.low_stock !== false).length }, true);
   } catch {
     // No inventory route yet: the tile waits for dashboard.stats.
   }
@@ -292,11 +301,12 @@ async function ordersView() {
       if (!filter.value || filter.value === order.status) feedUpdate(order, true);
     }),
     live.on('order.updated', (data) => feedUpdate(data.order ?? data)),
-    live.on('dashboard.stats', applyStats),
+    live.on('dashboard.stats', (stats) => applyStats(stats)),
     // Pushes missed while disconnected are gone: reload the list.
     live.on('resync', () => load()),
     () => (feedBody = null),
   );
+  if (lastStats) applyStats(lastStats);
   await load();
   statsOverRest();
   renderChart(chart);
