@@ -347,9 +347,12 @@ impl Handler<ChangeCart> for CartActor {
     type Result = Result<Cart, CartFailure>;
 
     fn handle(&mut self, msg: ChangeCart, _: &mut Context<Self>) -> Self::Result {
+        // Lines merged in at login come from an anonymous cart that was
+        // already counted as started when it got its first line.
+        let may_start = !matches!(msg.0, CartChange::Merge { .. });
         let mut next = self.cart.clone();
         next.apply(msg.0, now_unix())?;
-        self.store.save_cart(&next)?;
+        self.store.save_cart(&next, may_start)?;
         self.cart = next.clone();
         Ok(next)
     }

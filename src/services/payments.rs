@@ -508,10 +508,15 @@ impl Shop {
                 .send(Lookup::new(returned.product_id.0))
                 .await
             {
-                addr.do_send(Returned {
-                    quantity: returned.quantity,
-                    seq: returned.seq,
-                });
+                // Awaited, so the stock a client reads after our answer
+                // already shows the return. A stopped actor loses nothing:
+                // its successor loads the stored level, which holds it.
+                let _ = addr
+                    .send(Returned {
+                        quantity: returned.quantity,
+                        seq: returned.seq,
+                    })
+                    .await;
             }
         }
     }

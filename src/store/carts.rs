@@ -20,8 +20,9 @@ impl Store {
 
     /// Writes a cart; callers await `durable()` before acknowledging. A
     /// cart that goes from empty to holding something counts as a cart
-    /// started in the same transaction (the analytics' conversion rate).
-    pub fn save_cart(&self, cart: &Cart) -> Result<(), StoreError> {
+    /// started in the same transaction (the analytics' conversion rate),
+    /// unless `may_start` is false (its lines were counted in another cart).
+    pub fn save_cart(&self, cart: &Cart, may_start: bool) -> Result<(), StoreError> {
         let bytes = encode(cart)?;
         let key = cart.id.to_key();
         let now = now_unix();
@@ -32,7 +33,7 @@ impl Store {
                     Some(old) => decode::<Cart>(&old).or_else(abort)?.lines.is_empty(),
                     None => true,
                 };
-                if was_empty && !cart.lines.is_empty() {
+                if may_start && was_empty && !cart.lines.is_empty() {
                     record_cart_started(stats, now)?.or_else(abort)?;
                 }
                 carts.insert(&key, bytes.as_slice())?;

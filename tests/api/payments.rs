@@ -177,6 +177,33 @@ impl Shop {
             .await
     }
 
+    /// The product's ledger entries for this shop's order, as (kind, delta).
+    async fn ledger_of_order(&self) -> Vec<(String, i64)> {
+        let response = self
+            .app
+            .get(
+                &format!(
+                    "/api/admin/inventory/{}/ledger/?page_size=100",
+                    self.product
+                ),
+                Some(&self.staff.access),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        body(response).await["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["order_id"] == self.order)
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_owned(),
+                    e["delta_on_hand"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
     async fn refund(&self) -> reqwest::Response {
         self.app
             .post(
@@ -644,6 +671,7 @@ async fn staff_refund_goes_to_stripe_first_and_a_refusal_changes_nothing() {
     );
     assert_eq!(shop.payments().await[0]["status"], "succeeded");
     assert_eq!(shop.stock().await, 8, "nothing returned on a refusal");
+    assert_eq!(shop.ledger_of_order().await, vec![("checkout".into(), -2)]);
 
     refuse.store(0, Ordering::SeqCst);
     let refunded = shop.refund().await;
@@ -654,6 +682,26 @@ async fn staff_refund_goes_to_stripe_first_and_a_refusal_changes_nothing() {
     assert_eq!(value["order"]["payment_status"], "refunded");
     assert_eq!(value["payment"]["status"], "refunded");
     assert_eq!(shop.stock().await, 10, "stock returned");
+    assert_eq!(
+        shop.ledger_of_order().await,
+        vec![("checkout".into(), -2), ("order_cancelled".into(), 2)],
+        "the returned units are in the stock ledger"
+    );
+    let audit = body(
+        shop.app
+            .get(
+                &format!(
+                    "/api/admin/audit/?action=order.refund&target_id={}",
+                    shop.order
+                ),
+                Some(&shop.staff.access),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(audit["count"], 1, "one audited refund: {audit}");
+    assert_eq!(audit["results"][0]["actor_username"], "paystaff");
+    assert_eq!(audit["results"][0]["detail"]["refund_id"], "re_1");
     let sent = stripe.requests_to("/v1/refunds");
     let last = sent.last().unwrap();
     assert!(last
@@ -1075,6 +1123,10 @@ async fn orders_left_unpaid_past_the_ttl_are_cancelled_and_their_stock_returned(
     assert_eq!(order["status"], "cancelled", "{order}");
     assert_eq!(order["payment_status"], "unpaid");
     assert_eq!(shop.stock().await, 9, "the unpaid order's 2 units are back");
+    assert_eq!(
+        shop.ledger_of_order().await,
+        vec![("checkout".into(), -2), ("order_cancelled".into(), 2)]
+    );
     let kept = body(
         shop.app
             .get(&format!("/api/orders/{kept}/"), Some(&shop.shopper.access))
