@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod import;
+pub mod limits;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub mailer: crate::mail::Mailer,
     /// Live sockets open per user (the per-user cap).
     pub live_sockets: crate::ws::limits::UserSockets,
+    /// Budgets of the expensive routes (see `limits`).
+    pub limiter: limits::RateLimiter,
 }
 
 /// Registers every resource's routes.
