@@ -717,7 +717,7 @@ async function checkoutView() {
     mount(view, h('div', { class: 'empty' }, h('h1', null, 'Your cart is empty'), h('a', { href: '#/' }, 'Continue shopping')));
     return;
   }
-  const profile = me ?? {};
+  const profile = { ...(me?.profile ?? {}), username: me?.username };
   // One key per visit: a double submit or a retried request makes one order.
   const key = newIdempotencyKey();
   const error = h('p', { class: 'form-error', role: 'alert' });

@@ -16,6 +16,7 @@ pub mod checkout;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod import;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
@@ -71,6 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(webhooks::configure)
         .configure(pay_page::configure)
         .configure(profile::configure)
+        .configure(import::configure)
         .configure(products::configure)
         .configure(categories::configure)
         .configure(brands::configure)

@@ -3,8 +3,8 @@
 
 use super::{
     admin_analytics, admin_audit, admin_inventory, admin_orders, admin_users, auth, brands, cart,
-    categories, checkout, error, health, media, orders, payments, products, profile, reviews,
-    webhooks, wishlist,
+    categories, checkout, error, health, import, media, orders, payments, products, profile,
+    reviews, webhooks, wishlist,
 };
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -39,6 +39,7 @@ use utoipa::{Modify, OpenApi};
         payments::start_payment, payments::providers, payments::order_payments,
         payments::razorpay_verify, payments::paypal_capture, payments::refund,
         webhooks::receive,
+        import::import_products,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth),

@@ -12,7 +12,7 @@ use crate::domain::catalog::{
 };
 use crate::domain::money::Money;
 use crate::domain::validation::bounded_text;
-use crate::domain::{BrandId, CategoryId, FieldErrors};
+use crate::domain::{BrandId, CategoryId, FieldErrors, ProductId};
 use crate::store::StoreError;
 use std::collections::HashMap;
 use std::io::Read;
@@ -26,6 +26,11 @@ pub struct ImportReport {
     pub imported: usize,
     /// (line number in the file, what was wrong).
     pub rejected: Vec<(u64, String)>,
+    /// What a running server must re-index: the products created and every
+    /// category and brand the rows named (found or created).
+    pub products: Vec<ProductId>,
+    pub categories: Vec<CategoryId>,
+    pub brands: Vec<BrandId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +105,10 @@ pub fn import_products(
             .and_then(|record| parse_row(catalog, &columns, &record, &mut categories, &mut brands));
         match outcome {
             Ok(new) => match store.create_product(new) {
-                Ok(_) => report.imported += 1,
+                Ok((product, _)) => {
+                    report.imported += 1;
+                    report.products.push(product.id);
+                }
                 Err(StoreError::Duplicate(field)) => report
                     .rejected
                     .push((line, format!("{field} is already taken"))),
@@ -115,6 +123,8 @@ pub fn import_products(
     }
     store.durable_blocking()?;
     progress(report.imported, report.rejected.len());
+    report.categories = categories.into_values().collect();
+    report.brands = brands.into_values().collect();
     Ok(report)
 }
 

@@ -579,6 +579,34 @@ impl CatalogIndex {
         self.write(|snap| refresh_products_in(snap, store, ids))
     }
 
+    /// Applies a bulk import in one snapshot swap: the categories and brands
+    /// first, so the new products' searchable text sees their names. Those
+    /// were only found or created by the import, never renamed, so products
+    /// already indexed under them need no re-indexing.
+    pub fn refresh_imported(
+        &self,
+        store: &Store,
+        categories: &[CategoryId],
+        brands: &[BrandId],
+        products: &[ProductId],
+    ) -> Result<(), StoreError> {
+        self.write(|snap| {
+            for &id in categories {
+                if let Some(category) = store.category(id)? {
+                    snap.category_slugs.insert(category.slug.clone(), id);
+                    snap.categories.insert(id, Arc::new(category));
+                }
+            }
+            for &id in brands {
+                if let Some(brand) = store.brand(id)? {
+                    snap.brand_slugs.insert(brand.slug.clone(), id);
+                    snap.brands.insert(id, Arc::new(brand));
+                }
+            }
+            refresh_products_in(snap, store, products)
+        })
+    }
+
     /// Re-reads a category (gone from sled: removed) and re-indexes its products,
     /// whose searchable text includes the category name.
     pub fn refresh_category(&self, store: &Store, id: CategoryId) -> Result<(), StoreError> {

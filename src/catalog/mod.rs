@@ -16,6 +16,7 @@ use crate::domain::money::Currency;
 use crate::domain::{BrandId, CategoryId, ProductId};
 use crate::store::catalog::Deletion;
 use crate::store::{Store, StoreError};
+use import::{ImportError, ImportReport};
 use index::CatalogIndex;
 use std::sync::Arc;
 
@@ -95,6 +96,26 @@ impl Catalog {
         self.index.refresh_products(&self.store, &[id])?;
         self.store.durable().await?;
         Ok(product)
+    }
+
+    /// Imports CSV rows into the running shop (see `import`): the rows are
+    /// committed and flushed by the import, then indexed in one snapshot swap
+    /// before the report is returned, so an acknowledged row is both durable
+    /// and searchable.
+    pub async fn import_csv(&self, csv: Vec<u8>) -> Result<ImportReport, ImportError> {
+        let catalog = self.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            import::import_products(&catalog, csv.as_slice(), |_, _| {})
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        self.index.refresh_imported(
+            &self.store,
+            &report.categories,
+            &report.brands,
+            &report.products,
+        )?;
+        Ok(report)
     }
 
     /// Deletes a product: soft (deactivated) when orders reference it, hard otherwise.

@@ -1,7 +1,9 @@
-//! `storefront import`: good rows land in the catalog, bad rows are
-//! reported by line and never stop the good ones.
+//! `storefront import` and `POST /api/admin/products/import/`: good rows
+//! land in the catalog, bad rows are reported by line and never stop the
+//! good ones.
 
-use crate::helpers::spawn_binary;
+use crate::helpers::{body, error_code, spawn_app, spawn_binary};
+use reqwest::StatusCode;
 use std::process::Command;
 
 #[actix_web::test]
@@ -71,4 +73,47 @@ async fn import_keeps_good_rows_and_reports_bad_ones_by_line() {
             .map_or_else(|| categories["results"].as_array().unwrap().len(), Vec::len),
         2
     );
+}
+
+#[actix_web::test]
+async fn staff_import_over_http_is_searchable_at_once_and_reports_bad_rows() {
+    let app = spawn_app().await;
+    let staff = app.staff("importer").await;
+    let shopper = app.shopper("browser").await;
+    let csv = "name,price,category,brand,stock\n\
+               Teal Kettle,30.00,Kitchen,Acme,7\n\
+               Broken,notaprice,Kitchen,,1\n\
+               Pine Rake,8.25,Garden,,0\n";
+    let post = |token: &str, csv: &'static str| {
+        app.client
+            .post(app.url("/api/admin/products/import/"))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+    };
+
+    let refused = post(&shopper.access, csv).await.unwrap();
+    assert_eq!(
+        error_code(refused, StatusCode::FORBIDDEN).await,
+        "forbidden"
+    );
+    let no_header = post(&staff.access, "title,cost\nMug,1.00\n").await.unwrap();
+    assert_eq!(
+        error_code(no_header, StatusCode::BAD_REQUEST).await,
+        "invalid_csv"
+    );
+    let listing = body(app.get("/api/products/", None).await).await;
+    assert_eq!(listing["count"], 0, "refused imports store nothing");
+
+    let report = body(post(&staff.access, csv).await.unwrap()).await;
+    assert_eq!(report["imported"], 2, "{report}");
+    assert_eq!(report["rejected"][0]["line"], 3, "{report}");
+    assert_eq!(report["product_ids"].as_array().unwrap().len(), 2);
+    let found = body(app.get("/api/products/?search=kettle", None).await).await;
+    assert_eq!(found["count"], 1, "{found}");
+    assert_eq!(found["results"][0]["stock"], 7);
+    assert_eq!(found["results"][0]["brand"]["name"], "Acme");
+    let garden = body(app.get("/api/products/?category=garden", None).await).await;
+    assert_eq!(garden["count"], 1, "{garden}");
 }

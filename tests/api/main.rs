@@ -6,6 +6,7 @@ mod admin;
 mod cart;
 mod catalog;
 mod checkout;
+mod crashloop;
 mod disk_full;
 mod errors;
 mod helpers;

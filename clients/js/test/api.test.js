@@ -106,3 +106,22 @@ test('an unreachable server is an ApiError with status 0', async () => {
   const api = new Api({ baseUrl: `http://127.0.0.1:${await freePort()}` });
   await assert.rejects(api.products(), (e) => e instanceof ApiError && e.status === 0 && e.code === 'network_error');
 });
+
+test('wishlist and reviews round-trip through the library', async () => {
+  const { api, username } = await shopper();
+  await api.addToWishlist(product.id);
+  await api.addToWishlist(product.id);
+  const list = await api.wishlist();
+  const items = list.results ?? list.items ?? list;
+  assert.equal(items.filter((i) => i.product_id === product.id).length, 1, 'adding twice keeps one entry');
+  await api.moveToCart(product.id);
+  assert.ok((await api.cart()).items.some((i) => i.product_id === product.id));
+
+  const comment = '<img src=x onerror=alert(1)> sturdy';
+  await api.addReview(product.id, 4, comment);
+  await assert.rejects(api.addReview(product.id, 5, 'again'), (e) => e.status === 409);
+  const reviews = await api.reviews(product.id);
+  const mine = (reviews.results ?? reviews).find((r) => r.username === username);
+  assert.equal(mine.comment, comment, 'stored as text, unchanged');
+  assert.equal(mine.rating, 4);
+});

@@ -182,8 +182,7 @@ async function statsOverRest() {
   }
   try {
     const inventory = await api.inventory({ low_stock: true, page_size: 100 });
-    const rows = inventory.results ?? inventory;
-    applyStats({ low_stock_count: rows.filter((r) => r.low_stock !== false).length }, true);
+    applyStats({ low_stock_count: inventory.count }, true);
   } catch {
     // No inventory route yet: the tile waits for dashboard.stats.
   }
@@ -323,8 +322,12 @@ async function renderChart(section) {
     mount(section, h('h2', { id: 'chart-title' }, 'Revenue, last 30 days'), unavailable(e, 'Analytics'));
     return;
   }
-  const series = answer.intervals ?? answer.series ?? answer.revenue ?? answer.results ?? [];
-  const points = series.map((p) => ({ label: String(p.start ?? p.period ?? p.date ?? ''), minor: toMinor(p.revenue ?? p.total ?? '0'), orders: p.orders ?? p.order_count ?? 0 }));
+  if (answer.currency) currency = answer.currency;
+  const points = (answer.series ?? []).map((p) => ({
+    label: String(p.period ?? ''),
+    minor: toMinor(p.figures?.revenue ?? '0'),
+    orders: p.figures?.orders ?? 0,
+  }));
   const width = 600;
   const height = 220;
   const pad = { left: 44, right: 8, top: 10, bottom: 24 };
