@@ -20,6 +20,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpMessage, HttpServer};
 use anyhow::Context;
+use futures_util::future::{ready, Either};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -132,6 +133,7 @@ impl Application {
         );
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
+        let rate_limits = settings.rate_limits.clone();
         let (header_timeout, keep_alive) = (settings.header_timeout, settings.keep_alive);
         let (check_interval, reserve) = (settings.storage_check_interval, settings.storage_reserve);
         let (mailer, mail_sender) =
@@ -145,6 +147,7 @@ impl Application {
             shop,
             metrics: Metrics::new()?,
             mailer,
+            limiter: api::limits::RateLimiter::new(rate_limits),
         });
         let server_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -156,6 +159,11 @@ impl Application {
                 .app_data(extract::path_config())
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
+                // Over-budget requests on expensive routes never reach a handler.
+                .wrap_fn(|req, srv| match api::limits::check(&req) {
+                    Ok(()) => Either::Left(srv.call(req)),
+                    Err(refusal) => Either::Right(ready(Ok(req.error_response(refusal)))),
+                })
                 .wrap(api::json_error_pages())
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();

@@ -248,6 +248,9 @@ impl From<AuthError> for ApiError {
             },
             AuthError::Taken(field) => StoreError::Duplicate(field).into(),
             AuthError::Hashing => ApiError::Internal(anyhow::anyhow!("password hashing failed")),
+            AuthError::Busy => ApiError::Unavailable(
+                "the server is busy checking passwords; try again in a few seconds".into(),
+            ),
             AuthError::Store(inner) => inner.into(),
         }
     }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod import;
+pub mod limits;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Wakes the mail sender after a confirmation was queued.
     pub mailer: crate::mail::Mailer,
+    /// Budgets of the expensive routes (see `limits`).
+    pub limiter: limits::RateLimiter,
 }
 
 /// Registers every resource's routes.

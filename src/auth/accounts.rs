@@ -44,7 +44,10 @@ impl Accounts {
                 settings.access_token_ttl,
                 settings.refresh_token_ttl,
             ),
-            passwords: Passwords::new(settings.password_hash_concurrency)?,
+            passwords: Passwords::new(
+                settings.password_hash_concurrency,
+                settings.password_hash_queue,
+            )?,
             limiter: LoginLimiter::new(settings.login_limits.clone()),
         })
     }

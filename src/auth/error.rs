@@ -23,6 +23,9 @@ pub enum AuthError {
     Taken(&'static str),
     #[error("password hashing failed")]
     Hashing,
+    /// Every hashing slot is taken and the queue for them is full.
+    #[error("too many password checks at once")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -1,12 +1,16 @@
 //! Password hashing with argon2id at OWASP's parameters (m = 19 MiB, t = 2,
 //! p = 1). A hash costs ~16 ms of CPU and 19 MiB, so it runs on the blocking
 //! pool, never on an actix worker, and a semaphore caps how many run at once.
+//! Requests waiting for a slot are bounded too: past the queue limit the
+//! answer is "busy" at once, so a flood of logins cannot pile up memory and
+//! connections behind the hashes.
 //! Unknown accounts are checked against a dummy hash so they take as long as
 //! a wrong password.
 
 use super::AuthError;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordVerifier, Version};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -37,18 +41,46 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
 
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    /// Requests holding or waiting for a permit.
+    admitted: AtomicUsize,
+    /// Most requests that may hold or wait for a permit.
+    admit_limit: usize,
     dummy_hash: Arc<str>,
 }
 
+/// A place among the requests allowed to hash; gives it back when dropped.
+struct Admission<'a>(&'a AtomicUsize);
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Passwords {
-    pub fn new(concurrency: usize) -> Result<Self, AuthError> {
+    /// At most `concurrency` hashes run at once and at most `queue` more
+    /// requests wait for one.
+    pub fn new(concurrency: usize, queue: usize) -> Result<Self, AuthError> {
+        let concurrency = concurrency.max(1);
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            admitted: AtomicUsize::new(0),
+            admit_limit: concurrency + queue,
             dummy_hash: hash_blocking("storefront timing-equaliser")?.into(),
         })
     }
 
+    fn admit(&self) -> Result<Admission<'_>, AuthError> {
+        let before = self.admitted.fetch_add(1, Ordering::AcqRel);
+        let admission = Admission(&self.admitted);
+        if before >= self.admit_limit {
+            return Err(AuthError::Busy);
+        }
+        Ok(admission)
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, AuthError> {
+        let _admission = self.admit()?;
         let _permit = self
             .permits
             .acquire()
@@ -62,6 +94,7 @@ impl Passwords {
     /// True when `password` matches `hash`; with no hash (unknown account) it
     /// spends the same time on the dummy hash and answers false.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, AuthError> {
+        let _admission = self.admit()?;
         let _permit = self
             .permits
             .acquire()

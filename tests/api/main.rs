@@ -11,6 +11,7 @@ mod disk_full;
 mod errors;
 mod helpers;
 mod import;
+mod limits;
 mod mail;
 mod orders;
 mod payments;
