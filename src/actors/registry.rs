@@ -157,8 +157,11 @@ where
 }
 
 /// How often a message is offered to a freshly started actor after the one
-/// it was sent to turned out to be stopped.
-const DELIVERY_ATTEMPTS: usize = 3;
+/// it was sent to turned out to be stopped. Each miss means the sweep stopped
+/// that actor in the window between lookup and delivery, which a loaded
+/// machine with a short idle timeout can hit several times in a row; the
+/// bound only keeps a registry that is shutting down from looping forever.
+pub const DELIVERY_ATTEMPTS: usize = 50;
 
 /// Sends `msg` to the actor for `key` (starting it if needed) and returns the
 /// actor's address with its answer.

@@ -7,7 +7,7 @@ use super::orders::OrderView;
 use super::{Shop, ShopError};
 use crate::actors::cart::{CheckoutError, GetCart, PlaceOrder, Placed};
 use crate::actors::hub::{Event, Publish};
-use crate::actors::registry::{ask, Lookup};
+use crate::actors::registry::{ask, Lookup, DELIVERY_ATTEMPTS};
 use crate::auth::Identity;
 use crate::domain::account::User;
 use crate::domain::order::{Order, ShippingAddress};
@@ -119,7 +119,7 @@ impl Shop {
             let mut actor = actor;
             for attempt in 1.. {
                 match actor.send(plan.clone()).await {
-                    Err(MailboxError::Closed) if attempt < 3 => {
+                    Err(MailboxError::Closed) if attempt < DELIVERY_ATTEMPTS => {
                         // The actor stopped (idle) before the order reached
                         // it. If the stored cart is still the one read
                         // above, nothing was placed and a fresh actor takes
