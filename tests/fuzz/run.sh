@@ -36,8 +36,10 @@ on_exit() {
   status=$?
   stop_server
   if [ "$status" -ne 0 ] && [ -f "$log" ]; then
-    echo "== fuzz: last lines of the server log ($log)"
-    tail -n 60 "$log"
+    echo "== fuzz: server errors and panics ($log)"
+    grep -E 'ERROR|panicked' "$log" | tail -n 20 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-2000 || true
+    echo "== fuzz: last lines of the server log"
+    tail -n 15 "$log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-2000
   fi
   rm -rf "$work"
   exit "$status"
@@ -88,6 +90,7 @@ for role in $roles; do
     --seed "$seed" \
     --max-examples "$examples" \
     --workers 2 \
+    --generation-database none \
     --no-color \
     "${auth[@]}" \
     --report junit --report-junit-path "target/fuzz/junit-$role.xml"; then
