@@ -1,5 +1,6 @@
 //! Product reviews: `/api/products/{id}/reviews/` (list, write) and
-//! `/api/reviews/{id}/` (the author edits; the author or staff delete).
+//! `/api/reviews/{id}/` (the author edits; the author or staff delete; to
+//! other shoppers the review is 404, as every object they do not own).
 //! Comments go back exactly as stored, as JSON strings: the server never
 //! renders them as HTML.
 
@@ -148,8 +149,8 @@ pub async fn create_review(
         (status = 200, description = "Updated review", body = ReviewView),
         (status = 400, description = "Invalid rating or comment", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
-        (status = 403, description = "Not your review", body = ErrorBody),
-        (status = 404, description = "No such review", body = ErrorBody),
+        (status = 403, description = "Staff cannot edit another's review", body = ErrorBody),
+        (status = 404, description = "No such review of yours", body = ErrorBody),
     ))]
 pub async fn update_review(
     state: web::Data<AppState>,
@@ -171,8 +172,7 @@ pub async fn update_review(
     responses(
         (status = 204, description = "Deleted; the product's rating moved with it"),
         (status = 401, description = "Not logged in", body = ErrorBody),
-        (status = 403, description = "Neither the author nor staff", body = ErrorBody),
-        (status = 404, description = "No such review", body = ErrorBody),
+        (status = 404, description = "No such review of yours (staff: no such review)", body = ErrorBody),
     ))]
 pub async fn delete_review(
     state: web::Data<AppState>,
