@@ -8,101 +8,16 @@
 //!
 //! Run: `cargo bench --bench checkout` (CHECKOUT_BENCH_SECS, default 10).
 
+mod common;
+
+use common::{call, login, percentile, start_server, PASSWORD, STAFF};
 use reqwest::{Client, StatusCode};
-use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SHOPPERS: usize = 64;
 const PRODUCTS: usize = 1_000;
-const PASSWORD: &str = "bench password 1";
-
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &std::path::Path) -> anyhow::Result<Server> {
-    let bin = env!("CARGO_BIN_EXE_storefront");
-    let status = Command::new(bin)
-        .args([
-            "create-admin",
-            "--username",
-            "boss",
-            "--email",
-            "boss@example.com",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("STOREFRONT_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "create-admin failed");
-    let mut child = Command::new(bin)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .env("STOREFRONT_LOGIN_FAILURES_PER_ADDRESS", "100000")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(port) = line.split("listening on http://127.0.0.1:").nth(1) {
-            let base = format!("http://127.0.0.1:{}", port.trim());
-            std::thread::spawn(move || for _ in lines {});
-            return Ok(Server { child, base });
-        }
-    }
-    anyhow::bail!("server did not start")
-}
-
-async fn json(
-    client: &Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> anyhow::Result<(StatusCode, Value)> {
-    let mut request = client.request(method, url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await?;
-    let status = response.status();
-    let value = response.json().await.unwrap_or(Value::Null);
-    Ok((status, value))
-}
-
-async fn login(client: &Client, base: &str, username: &str) -> anyhow::Result<String> {
-    let (_, tokens) = json(
-        client,
-        reqwest::Method::POST,
-        format!("{base}/api/auth/login/"),
-        None,
-        json!({"username": username, "password": PASSWORD}),
-    )
-    .await?;
-    Ok(tokens["access"].as_str().unwrap_or_default().to_owned())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p) as usize]
-}
-
 async fn metric(client: &Client, base: &str, name: &str) -> f64 {
     let text = client.get(format!("{base}/metrics")).send().await.ok();
     let Some(text) = text else { return 0.0 };
@@ -138,7 +53,7 @@ async fn scenario(
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
                 let product = products[(pick >> 33) as usize % products.len()];
-                let added = json(
+                let added = call(
                     &client,
                     reqwest::Method::POST,
                     format!("{base}/api/cart/add/"),
@@ -151,7 +66,7 @@ async fn scenario(
                     continue;
                 }
                 let began = Instant::now();
-                let placed = json(
+                let placed = call(
                     &client,
                     reqwest::Method::POST,
                     format!("{base}/api/checkout/"),
@@ -200,13 +115,13 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let dir = tempfile::tempdir()?;
-    let server = start_server(dir.path())?;
+    let server = start_server(dir.path(), &[])?;
     let base = server.base.clone();
     let client = Client::builder()
         .pool_max_idle_per_host(SHOPPERS * 2)
         .build()?;
-    let staff = login(&client, &base, "boss").await?;
-    let (_, category) = json(
+    let staff = login(&client, &base, STAFF).await?;
+    let (_, category) = call(
         &client,
         reqwest::Method::POST,
         format!("{base}/api/categories/"),
@@ -217,11 +132,11 @@ async fn main() -> anyhow::Result<()> {
     let category = category["id"].as_u64().unwrap_or_default();
     let mut spread = Vec::with_capacity(PRODUCTS);
     for n in 0..PRODUCTS {
-        let (_, product) = json(&client, reqwest::Method::POST, format!("{base}/api/products/"), Some(&staff),
+        let (_, product) = call(&client, reqwest::Method::POST, format!("{base}/api/products/"), Some(&staff),
             json!({"name": format!("Bench product {n}"), "price": "9.99", "category": category, "stock": 100_000})).await?;
         spread.push(product["id"].as_u64().unwrap_or_default());
     }
-    let (_, hot) = json(
+    let (_, hot) = call(
         &client,
         reqwest::Method::POST,
         format!("{base}/api/products/"),
@@ -233,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
     let mut tokens = Vec::new();
     for n in 0..SHOPPERS {
         let username = format!("shopper{n}");
-        json(&client, reqwest::Method::POST, format!("{base}/api/auth/register/"), None,
+        call(&client, reqwest::Method::POST, format!("{base}/api/auth/register/"), None,
             json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD,
                    "address": "1 Bench Road", "city": "Loadville", "country": "US"})).await?;
         tokens.push(login(&client, &base, &username).await?);

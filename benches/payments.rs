@@ -12,103 +12,17 @@
 //!
 //! Run: `cargo bench --bench payments`.
 
+mod common;
+
+use common::{call, login, percentile, start_server, PASSWORD, STAFF};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 const CLIENTS: usize = 64;
 const PRODUCTS: usize = 100;
-const PASSWORD: &str = "bench password 1";
-
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &std::path::Path) -> anyhow::Result<Server> {
-    let bin = env!("CARGO_BIN_EXE_storefront");
-    let status = Command::new(bin)
-        .args([
-            "create-admin",
-            "--username",
-            "boss",
-            "--email",
-            "boss@example.com",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("STOREFRONT_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "create-admin failed");
-    let mut child = Command::new(bin)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .env("STOREFRONT_TEST_PAYMENTS", "true")
-        .env("STOREFRONT_LOGIN_FAILURES_PER_ADDRESS", "100000")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(port) = line.split("listening on http://127.0.0.1:").nth(1) {
-            let base = format!("http://127.0.0.1:{}", port.trim());
-            std::thread::spawn(move || for _ in lines {});
-            return Ok(Server { child, base });
-        }
-    }
-    anyhow::bail!("server did not start")
-}
-
-async fn call(
-    client: &Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> anyhow::Result<(StatusCode, Value)> {
-    let mut request = client.request(method, url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await?;
-    let status = response.status();
-    let value = response.json().await.unwrap_or(Value::Null);
-    Ok((status, value))
-}
-
-async fn login(client: &Client, base: &str, username: &str) -> anyhow::Result<String> {
-    let (_, tokens) = call(
-        client,
-        reqwest::Method::POST,
-        format!("{base}/api/auth/login/"),
-        None,
-        json!({"username": username, "password": PASSWORD}),
-    )
-    .await?;
-    Ok(tokens["access"].as_str().unwrap_or_default().to_owned())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p) as usize]
-}
-
 fn report(name: &str, mut latencies: Vec<Duration>, errors: usize, elapsed: Duration) {
     latencies.sort();
     println!(
@@ -167,13 +81,13 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4_000);
     let dir = tempfile::tempdir()?;
-    let server = start_server(dir.path())?;
+    let server = start_server(dir.path(), &[("STOREFRONT_TEST_PAYMENTS", "true")])?;
     let base = server.base.clone();
     let client = Client::builder()
         .pool_max_idle_per_host(CLIENTS * 2)
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let staff = login(&client, &base, "boss").await?;
+    let staff = login(&client, &base, STAFF).await?;
     let (_, category) = call(
         &client,
         reqwest::Method::POST,

@@ -2,23 +2,28 @@
 //!
 //! Seeds a fresh data dir with one staff member and N shoppers, each with a
 //! login session (tokens are minted with the server's secret, so no password
-//! hash per shopper is needed), starts the release `storefront` binary on it,
-//! places one order for each of the first 200 shoppers over REST, then opens N
-//! WebSockets and authenticates each as its own shopper. With all of them
-//! connected and idle it reports the server's resident memory per socket
-//! (VmRSS after minus before, over N), and then has staff cancel the 200
-//! orders one at a time, timing each from sending the PATCH to the owner's
-//! socket receiving `order.updated`.
+//! hash per shopper is needed), starts the release `storefront` binary on it
+//! as a child process, places one order for each of the first 200 shoppers
+//! over REST, then opens N WebSockets and authenticates each as its own
+//! shopper. With all of them connected and idle it reports the server's
+//! resident memory per session: the child's VmRSS after minus before, over
+//! the sessions held, so the bench's own client sockets are not counted.
+//! Then staff cancel the 200 orders one at a time, each timed from sending
+//! the PATCH to the owner's socket receiving `order.updated`.
 //!
 //! Run: `ulimit -n 20000 && cargo bench --bench ws_sessions`
-//! (WS_BENCH_SESSIONS, default 10000, needs two file descriptors each).
+//! (WS_BENCH_SESSIONS, default 10000; each socket holds one file descriptor
+//! in the bench and one in the server, and both inherit the limit).
 
+mod common;
+
+use common::{call, load_average, percentile, serve, PASSWORD};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use storefront::auth::tokens::{TokenIssuer, TokenKind};
 use storefront::domain::account::{Email, NewUser, Profile, Session, Username};
@@ -29,22 +34,8 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
-const PASSWORD: &str = "bench password 1";
 const SAMPLES: usize = 200;
 const CONNECTING_AT_ONCE: usize = 200;
-
-struct Server {
-    child: std::process::Child,
-    base: String,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Access tokens of the staff member and of each shopper.
 fn seed(dir: &std::path::Path, shoppers: usize) -> anyhow::Result<(String, Vec<String>)> {
@@ -84,71 +75,51 @@ fn seed(dir: &std::path::Path, shoppers: usize) -> anyhow::Result<(String, Vec<S
         .map(|n| token(n, false))
         .collect::<anyhow::Result<Vec<_>>>()?;
     store.durable_blocking()?;
+    drop(store);
+    wait_until_released(&dir.join("db").join("db"))?;
     Ok((staff, tokens))
 }
 
-fn start_server(dir: &std::path::Path) -> anyhow::Result<Server> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_storefront"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .env("STOREFRONT_JWT_SECRET", SECRET)
-        .env("STOREFRONT_RATE_LIMITS", "checkout=off")
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(port) = line.split("listening on http://127.0.0.1:").nth(1) {
-            let port: u16 = port.trim().parse()?;
-            std::thread::spawn(move || for _ in lines {});
-            return Ok(Server {
-                child,
-                base: format!("http://127.0.0.1:{port}"),
-                port,
-            });
+/// sled lets go of its files only when the store's flush thread, which
+/// outlives the last handle for a moment, has ended; the server would find
+/// them locked before that.
+fn wait_until_released(sled_file: &std::path::Path) -> anyhow::Result<()> {
+    let file = std::fs::File::open(sled_file)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file.unlock()?),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => anyhow::bail!("{} stays locked: {e}", sled_file.display()),
         }
     }
-    anyhow::bail!("server did not start")
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-async fn call(
+/// A successful call's body; anything else stops the bench.
+async fn ok(
     client: &Client,
     method: reqwest::Method,
     url: String,
     token: &str,
     body: Value,
 ) -> anyhow::Result<Value> {
-    let response = client
-        .request(method, url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
+    let (status, value) = call(client, method, url, Some(token), body).await?;
     anyhow::ensure!(status.is_success(), "{status}: {value}");
     Ok(value)
 }
 
-/// Opens and authenticates one socket, then reads it forever (answering
-/// pings), reporting each cancelled order it is told about.
+/// Opens and authenticates one socket and returns how long that took; a
+/// task then reads it (so pings are answered) until the server closes it,
+/// reporting each `order.updated` it is told about.
 async fn open_socket(
     port: u16,
     token: String,
     pushes: mpsc::UnboundedSender<(u64, Instant)>,
-) -> anyhow::Result<()> {
+    open: Arc<AtomicUsize>,
+) -> anyhow::Result<Duration> {
+    let began = Instant::now();
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/ws/")).await?;
     socket.next().await; // hello
@@ -170,6 +141,8 @@ async fn open_socket(
             other => anyhow::bail!("socket closed during auth: {other:?}"),
         }
     }
+    let took = began.elapsed();
+    open.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
         while let Some(Ok(message)) = socket.next().await {
             if let Message::Text(text) = message {
@@ -183,15 +156,22 @@ async fn open_socket(
                 }
             }
         }
+        open.fetch_sub(1, Ordering::Relaxed);
     });
-    Ok(())
+    Ok(took)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+/// The soft limit on open files: each socket costs the bench one and the
+/// server one, and both inherit it.
+fn open_files_limit() -> Option<usize> {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Max open files"))?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
 }
 
 fn ms(d: Duration) -> String {
@@ -204,20 +184,33 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
+    if let Some(limit) = open_files_limit().filter(|&l| l < sessions + 1_000) {
+        anyhow::bail!(
+            "{sessions} sockets need more than {limit} open files: run `ulimit -n 20000` first"
+        );
+    }
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
-    let (staff, tokens) = seed(dir.path(), sessions.max(SAMPLES))?;
+    // The store's flush waits block; keep them off the runtime's threads.
+    let path = dir.path().to_owned();
+    let (staff, tokens) =
+        tokio::task::spawn_blocking(move || seed(&path, sessions.max(SAMPLES))).await??;
     println!(
         "seeded {} shoppers with sessions in {:.1?}",
         tokens.len(),
         started.elapsed()
     );
-    let server = start_server(dir.path())?;
-    let pid = server.child.id();
+    let server = serve(
+        dir.path(),
+        &[
+            ("STOREFRONT_JWT_SECRET", SECRET),
+            ("STOREFRONT_RATE_LIMITS", "checkout=off"),
+        ],
+    )?;
     let client = Client::new();
     let base = server.base.clone();
 
-    let category = call(
+    let category = ok(
         &client,
         reqwest::Method::POST,
         format!("{base}/api/categories/"),
@@ -226,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?["id"]
         .clone();
-    let product = call(
+    let product = ok(
         &client,
         reqwest::Method::POST,
         format!("{base}/api/products/"),
@@ -237,7 +230,7 @@ async fn main() -> anyhow::Result<()> {
         .clone();
     let mut orders = Vec::new();
     for token in &tokens[..SAMPLES] {
-        call(
+        ok(
             &client,
             reqwest::Method::POST,
             format!("{base}/api/cart/add/"),
@@ -245,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
             json!({"product_id": product, "quantity": 1}),
         )
         .await?;
-        let order = call(
+        let order = ok(
             &client,
             reqwest::Method::POST,
             format!("{base}/api/checkout/"),
@@ -259,29 +252,47 @@ async fn main() -> anyhow::Result<()> {
     println!("placed {SAMPLES} orders");
 
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = rss_kib(pid);
+    let rss_before = server.rss_kib();
     let (pushes_tx, mut pushes) = mpsc::unbounded_channel();
+    let open = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let opened: Vec<anyhow::Result<()>> =
+    let opened: Vec<anyhow::Result<Duration>> =
         futures_util::stream::iter(tokens.iter().take(sessions).cloned())
-            .map(|token| open_socket(server.port, token, pushes_tx.clone()))
+            .map(|token| open_socket(server.port, token, pushes_tx.clone(), open.clone()))
             .buffer_unordered(CONNECTING_AT_ONCE)
             .collect()
             .await;
-    let failed: Vec<_> = opened.iter().filter_map(|r| r.as_ref().err()).collect();
+    let all_open = started.elapsed();
+    let mut connects = Vec::with_capacity(sessions);
+    let mut failed = Vec::new();
+    for result in opened {
+        match result {
+            Ok(took) => connects.push(took),
+            Err(e) => failed.push(e),
+        }
+    }
     if let Some(first) = failed.first() {
         anyhow::bail!("{} sockets failed, first: {first}", failed.len());
     }
+    connects.sort();
     println!(
-        "{sessions} sockets open and authenticated in {:.1?}",
-        started.elapsed()
+        "{sessions} sockets opened and authenticated in {all_open:.1?}, {CONNECTING_AT_ONCE} at a time; \
+         per socket (connect + upgrade + auth): p50 {}, p99 {}, max {} (load {})",
+        ms(percentile(&connects, 0.50)),
+        ms(percentile(&connects, 0.99)),
+        ms(*connects.last().unwrap_or(&Duration::ZERO)),
+        load_average(),
     );
     // Let allocations settle and a heartbeat round pass.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let rss_after = rss_kib(pid);
-    let per_session = (rss_after.saturating_sub(rss_before)) as f64 / sessions as f64;
+    let rss_after = server.rss_kib();
+    let held = open.load(Ordering::Relaxed);
+    let per_session = rss_after.saturating_sub(rss_before) as f64 * 1024.0 / held.max(1) as f64;
     println!(
-        "server RSS {rss_before} KiB before, {rss_after} KiB with {sessions} idle sockets: {per_session:.1} KiB per socket"
+        "sessions held: {held}; server RSS {rss_before} KiB before, {rss_after} KiB with them idle: \
+         {per_session:.0} bytes ({:.1} KiB) per session (load {})",
+        per_session / 1024.0,
+        load_average(),
     );
 
     let mut latencies = Vec::new();
@@ -289,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
     let mut early: HashMap<u64, Instant> = HashMap::new();
     for &order in &orders {
         let sent = Instant::now();
-        call(
+        ok(
             &client,
             reqwest::Method::PATCH,
             format!("{base}/api/admin/orders/{order}/"),
@@ -315,16 +326,22 @@ async fn main() -> anyhow::Result<()> {
     latencies.sort();
     replies.sort();
     println!(
-        "status change -> owner's push, {} changes with {sessions} sockets open: p50 {}, p99 {}, max {}",
+        "status change -> owner's push, {} changes with {held} sessions open: p50 {}, p99 {}, max {} (load {})",
         latencies.len(),
         ms(percentile(&latencies, 0.50)),
         ms(percentile(&latencies, 0.99)),
         ms(*latencies.last().unwrap_or(&Duration::ZERO)),
+        load_average(),
     );
     println!(
         "(the PATCH's own reply, flush included: p50 {}, p99 {})",
         ms(percentile(&replies, 0.50)),
         ms(percentile(&replies, 0.99)),
+    );
+    println!(
+        "sessions still open after the changes: {} of {sessions} (load {})",
+        open.load(Ordering::Relaxed),
+        load_average(),
     );
     Ok(())
 }

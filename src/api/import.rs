@@ -8,7 +8,7 @@
 use super::error::{ApiError, ErrorBody};
 use super::extract::StaffUser;
 use super::AppState;
-use crate::catalog::import::ImportError;
+use crate::catalog::import::{ImportError, COLUMNS};
 use crate::domain::FieldErrors;
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
@@ -53,6 +53,21 @@ impl From<ImportError> for ApiError {
                 message: "the CSV header lacks required columns".into(),
                 fields: FieldErrors::single("header", format!("missing: {columns}")),
             },
+            ImportError::UnknownColumns(columns) => {
+                let mut fields = FieldErrors::new();
+                for column in &columns {
+                    fields.add(column, "unknown column");
+                }
+                ApiError::BadRequest {
+                    code: "invalid_csv",
+                    message: format!(
+                        "the CSV header has columns the import does not take: {}; it takes {}",
+                        columns.join(", "),
+                        COLUMNS.join(", ")
+                    ),
+                    fields,
+                }
+            }
             ImportError::Store(e) => e.into(),
         }
     }
@@ -66,7 +81,7 @@ impl From<ImportError> for ApiError {
                        brands are created on first mention."),
     responses(
         (status = 200, description = "Rows imported (flushed and searchable); bad rows listed", body = ImportView),
-        (status = 400, description = "Not CSV, or the header lacks name, price or category", body = ErrorBody),
+        (status = 400, description = "Not CSV, or the header lacks name, price or category, or has a column it does not take", body = ErrorBody),
         (status = 403, description = "Not staff", body = ErrorBody),
         (status = 413, description = "Body over 16 MiB", body = ErrorBody),
     ))]

@@ -1,10 +1,11 @@
 //! Product reviews: `/api/products/{id}/reviews/` (list, write) and
-//! `/api/reviews/{id}/` (the author edits; the author or staff delete).
+//! `/api/reviews/{id}/` (the author edits; the author or staff delete; to
+//! other shoppers the review is 404, as every object they do not own).
 //! Comments go back exactly as stored, as JSON strings: the server never
 //! renders them as HTML.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AuthUser, MaybeUser};
+use super::extract::{AuthUser, Json, MaybeUser};
 use super::pagination::{Page, PageQuery, PageRequest};
 use super::AppState;
 use crate::domain::audit::Target;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReviewQuery {
     /// `-created_at` (newest first, the default) or `-rating` (highest first).
+    #[param(schema_with = review_ordering)]
     pub ordering: Option<String>,
 }
 
@@ -39,9 +41,22 @@ pub struct ReviewQuery {
 #[serde(deny_unknown_fields)]
 pub struct ReviewWrite {
     /// 1 to 5 (required when creating).
+    #[serde(default, deserialize_with = "super::whole::opt_i64")]
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: Option<i64>,
     /// Plain text, up to 4,000 characters.
+    #[schema(
+        max_length = 4000,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub comment: Option<String>,
+}
+
+fn review_ordering() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["-created_at", "-rating"]))
+        .build()
 }
 
 fn parse_write(body: ReviewWrite) -> Result<(Option<u8>, Option<String>), FieldErrors> {
@@ -57,6 +72,7 @@ fn parse_write(body: ReviewWrite) -> Result<(Option<u8>, Option<String>), FieldE
 }
 
 #[utoipa::path(get, path = "/api/products/{id}/reviews/", tag = "reviews",
+    security((), ("bearer" = [])),
     params(("id" = u64, Path, description = "Product id"), ReviewQuery, PageQuery),
     responses(
         (status = 200, description = "A page of reviews", body = Page<ReviewView>),
@@ -107,7 +123,7 @@ pub async fn create_review(
     state: web::Data<AppState>,
     caller: AuthUser,
     path: web::Path<u64>,
-    body: web::Json<ReviewWrite>,
+    body: Json<ReviewWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let (rating, comment) = parse_write(body.into_inner())?;
     let Some(rating) = rating else {
@@ -133,14 +149,14 @@ pub async fn create_review(
         (status = 200, description = "Updated review", body = ReviewView),
         (status = 400, description = "Invalid rating or comment", body = ErrorBody),
         (status = 401, description = "Not logged in", body = ErrorBody),
-        (status = 403, description = "Not your review", body = ErrorBody),
-        (status = 404, description = "No such review", body = ErrorBody),
+        (status = 403, description = "Staff cannot edit another's review", body = ErrorBody),
+        (status = 404, description = "No such review of yours", body = ErrorBody),
     ))]
 pub async fn update_review(
     state: web::Data<AppState>,
     caller: AuthUser,
     path: web::Path<u64>,
-    body: web::Json<ReviewWrite>,
+    body: Json<ReviewWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let (rating, comment) = parse_write(body.into_inner())?;
     let review = state
@@ -156,8 +172,7 @@ pub async fn update_review(
     responses(
         (status = 204, description = "Deleted; the product's rating moved with it"),
         (status = 401, description = "Not logged in", body = ErrorBody),
-        (status = 403, description = "Neither the author nor staff", body = ErrorBody),
-        (status = 404, description = "No such review", body = ErrorBody),
+        (status = 404, description = "No such review of yours (staff: no such review)", body = ErrorBody),
     ))]
 pub async fn delete_review(
     state: web::Data<AppState>,

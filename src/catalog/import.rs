@@ -1,6 +1,8 @@
 //! Bulk import of products from CSV (`storefront import products.csv`),
 //! for shops moving their catalog in. Columns: name, description, price,
-//! category, brand, stock, image_url (header row required, order free).
+//! category, brand, stock, image_url (header row required, order free; any
+//! other column is refused, so a server-owned `id` or `rating_count` is
+//! never silently dropped).
 //! Categories and brands are created on first mention. A bad row is
 //! reported with its line number and skipped; it never stops the good ones.
 //! Runs with the server stopped (one process owns a data directory); the
@@ -39,9 +41,25 @@ pub enum ImportError {
     Csv(#[from] csv::Error),
     #[error("the CSV header lacks the required column(s): {0}")]
     MissingColumns(String),
+    /// Columns the import does not take, such as server-owned `id` or
+    /// `rating_count`: refused rather than silently dropped, so nobody
+    /// believes they set them.
+    #[error("the CSV header has column(s) the import does not take: {}", .0.join(", "))]
+    UnknownColumns(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// The columns an import takes, in any order and any letter case.
+pub const COLUMNS: [&str; 7] = [
+    "name",
+    "description",
+    "price",
+    "category",
+    "brand",
+    "stock",
+    "image_url",
+];
 
 struct Columns {
     name: usize,
@@ -66,6 +84,16 @@ impl Columns {
             .collect();
         if !missing.is_empty() {
             return Err(ImportError::MissingColumns(missing.join(", ")));
+        }
+        // Blank header cells (a trailing comma) name nothing and are skipped.
+        let unknown: Vec<String> = header
+            .iter()
+            .map(str::trim)
+            .filter(|h| !h.is_empty() && !COLUMNS.iter().any(|c| h.eq_ignore_ascii_case(c)))
+            .map(str::to_owned)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ImportError::UnknownColumns(unknown));
         }
         Ok(Self {
             name: at("name").unwrap_or_default(),

@@ -73,9 +73,9 @@ pub fn check_add_quantity(quantity: i64) -> Result<(), ShopError> {
 }
 
 impl Shop {
-    /// The cart of a user, or of an anonymous token. With `create`, an
-    /// anonymous shopper without a (known) token gets a new cart and token;
-    /// without it, `None` means "no cart yet".
+    /// The cart of a user, or of an anonymous token. With `create`, a user
+    /// without a cart gets one and an anonymous shopper without a (known)
+    /// token gets a new cart and token; without it, `None` means "no cart yet".
     pub fn resolve_cart(
         &self,
         user: Option<UserId>,
@@ -83,10 +83,14 @@ impl Shop {
         create: bool,
     ) -> Result<Option<CartRef>, ShopError> {
         if let Some(user) = user {
-            return Ok(Some(CartRef {
-                id: self.store.ensure_user_cart(user)?,
-                token: None,
-            }));
+            // Reading a cart never creates one: a GET must not write (it
+            // would fail while the disk is full, and reads must not).
+            let id = if create {
+                Some(self.store.ensure_user_cart(user)?)
+            } else {
+                self.store.user_cart_id(user)?
+            };
+            return Ok(id.map(|id| CartRef { id, token: None }));
         }
         if let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= 128) {
             if let Some(id) = self.store.cart_id_by_token(&token_hash(token))? {
@@ -113,7 +117,7 @@ impl Shop {
         Ok(self.cart_view(&current, cart.token.clone()))
     }
 
-    /// The view of an anonymous shopper who has no cart yet.
+    /// The view of a shopper who has no cart yet (id 0, version 0).
     pub fn empty_cart_view(&self) -> CartView {
         CartView {
             id: 0,

@@ -109,7 +109,8 @@ impl Shop {
         Ok(review)
     }
 
-    /// Only the author edits a review; anyone else is refused.
+    /// Only the author edits a review. Staff are refused (they see every
+    /// review); other shoppers are told it does not exist (invariant 6).
     pub async fn update_review(
         &self,
         caller: &Identity,
@@ -122,6 +123,9 @@ impl Shop {
             .review(id)?
             .ok_or(ShopError::NotFound("review"))?;
         if existing.user_id != caller.user.id {
+            if !caller.user.is_staff {
+                return Err(ShopError::NotFound("review"));
+            }
             return Err(ShopError::Forbidden("only its author can edit a review"));
         }
         let verified = self.store.has_bought(caller.user.id, existing.product_id)?;
@@ -147,7 +151,8 @@ impl Shop {
         Ok(updated)
     }
 
-    /// The author or staff delete a review.
+    /// The author or staff delete a review; to anyone else it does not
+    /// exist (invariant 6).
     pub async fn delete_review(
         &self,
         caller: &Identity,
@@ -158,9 +163,7 @@ impl Shop {
             .review(id)?
             .ok_or(ShopError::NotFound("review"))?;
         if existing.user_id != caller.user.id && !caller.user.is_staff {
-            return Err(ShopError::Forbidden(
-                "only its author or staff can delete a review",
-            ));
+            return Err(ShopError::NotFound("review"));
         }
         let deleted = self.store.delete_review(id).map_err(|e| match e {
             StoreError::NotFound => ShopError::NotFound("review"),

@@ -17,6 +17,7 @@ mod orders;
 mod payments;
 mod payments_providers;
 mod reviews;
+mod security;
 mod store;
 mod tokens;
 mod web;

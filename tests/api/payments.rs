@@ -18,7 +18,7 @@ use storefront::payments::signature::{
 };
 
 const STRIPE_SECRET: &str = "whsec_shop_endpoint_secret";
-const RZP_KEY_SECRET: &str = "rzp_key_secret";
+pub(crate) const RZP_KEY_SECRET: &str = "rzp_key_secret";
 const RZP_WEBHOOK_SECRET: &str = "rzp_webhook_secret";
 
 fn now() -> i64 {
@@ -29,7 +29,7 @@ fn now() -> i64 {
 }
 
 /// Payment settings with only the test provider and the given fakes.
-fn payments(
+pub(crate) fn payments(
     stripe: Option<&Fake>,
     paypal: Option<&Fake>,
     razorpay: Option<&Fake>,
@@ -998,7 +998,7 @@ async fn a_declined_paypal_capture_is_502_with_paypals_reason_and_the_order_stay
 
 // ---------------------------------------------------------------- Razorpay
 
-async fn fake_razorpay() -> Fake {
+pub(crate) async fn fake_razorpay() -> Fake {
     Fake::start(|request: &Seen| match request.path.as_str() {
         "/v1/orders" => {
             let sent = request.json();
