@@ -22,12 +22,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct AnalyticsQuery {
     /// First day (YYYY-MM-DD, UTC); default 29 days before `to`.
+    #[param(schema_with = super::openapi::day)]
     pub from: Option<String>,
     /// Last day, inclusive (YYYY-MM-DD, UTC); default today.
+    #[param(schema_with = super::openapi::day)]
     pub to: Option<String>,
     /// day (default), week (Monday-based) or month.
+    #[param(pattern = "^(day|week|month)$")]
     pub interval: Option<String>,
     /// How many top products to list (1-100, default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub top: Option<usize>,
 }
 

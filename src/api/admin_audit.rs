@@ -25,11 +25,14 @@ pub struct AuditQuery {
     /// An action (`product.update`) or a resource (`product`: every product action).
     pub action: Option<String>,
     /// product, category, brand, order, user or review.
+    #[param(pattern = "^(|product|category|brand|order|user|review)$")]
     pub target_type: Option<String>,
     pub target_id: Option<u64>,
     /// At or after: RFC 3339 or YYYY-MM-DD.
+    #[param(schema_with = super::openapi::instant)]
     pub from: Option<String>,
     /// Before: RFC 3339 or YYYY-MM-DD.
+    #[param(schema_with = super::openapi::instant)]
     pub to: Option<String>,
 }
 
@@ -63,6 +66,9 @@ impl AuditView {
     }
 }
 
+/// What audit entries can be about (`Target` kinds).
+const TARGET_TYPES: [&str; 6] = ["product", "category", "brand", "order", "user", "review"];
+
 #[utoipa::path(get, path = "/api/admin/audit/", tag = "admin",
     security(("bearer" = [])),
     params(AuditQuery, PageQuery),
@@ -95,6 +101,14 @@ pub async fn list_audit(
             .as_deref()
             .and_then(|t| parse_instant("to", t, &mut errors)),
     };
+    if let Some(kind) = &filter.target_type {
+        if !TARGET_TYPES.contains(&kind.as_str()) {
+            errors.add(
+                "target_type",
+                format!("must be one of {}", TARGET_TYPES.join(", ")),
+            );
+        }
+    }
     errors.into_result()?;
     let (count, entries) = state.store.audit_page(&filter, page.offset(), page.size)?;
     let results = entries.iter().map(AuditView::new).collect();

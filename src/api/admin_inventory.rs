@@ -4,7 +4,7 @@
 //! InventoryActor; the ledger entry is written in the same transaction.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::StaffUser;
+use super::extract::{Json, StaffUser};
 use super::pagination::{Page, PageQuery, PageRequest};
 use super::AppState;
 use crate::domain::audit::Target;
@@ -46,8 +46,15 @@ pub struct InventoryQuery {
 pub struct Adjustment {
     /// Units to add (positive) or remove (negative) from stock on hand;
     /// units received move by the same amount.
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "super::whole::i64")]
     pub delta: i64,
     /// Why (1 to 500 characters), kept in the ledger: "3 broken in transit".
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -172,7 +179,7 @@ pub async fn adjust_stock(
     state: web::Data<AppState>,
     staff: StaffUser,
     path: web::Path<u64>,
-    body: web::Json<Adjustment>,
+    body: Json<Adjustment>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::new();
     if body.delta == 0 || body.delta.abs() > STOCK_MAX {

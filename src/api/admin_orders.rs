@@ -3,7 +3,7 @@
 //! adds stock through the product's InventoryActor.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::StaffUser;
+use super::extract::{Json, StaffUser};
 use super::pagination::{Page, PageQuery, PageRequest};
 use super::AppState;
 use crate::domain::audit::Target;
@@ -28,12 +28,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct StaffOrderQuery {
     /// pending, paid, shipped, delivered or cancelled.
+    #[param(pattern = "^(pending|paid|shipped|delivered|cancelled)$")]
     pub status: Option<String>,
     /// Orders of one user id.
     pub user: Option<u64>,
     /// Placed at or after: RFC 3339 or YYYY-MM-DD.
+    #[param(schema_with = super::openapi::instant)]
     pub from: Option<String>,
     /// Placed before: RFC 3339 or YYYY-MM-DD.
+    #[param(schema_with = super::openapi::instant)]
     pub to: Option<String>,
 }
 
@@ -41,6 +44,7 @@ pub struct StaffOrderQuery {
 #[serde(deny_unknown_fields)]
 pub struct StatusChange {
     /// shipped, delivered or cancelled (paid comes only from a verified payment).
+    #[schema(pattern = "^(pending|paid|shipped|delivered|cancelled)$")]
     pub status: String,
 }
 
@@ -48,8 +52,15 @@ pub struct StatusChange {
 #[serde(deny_unknown_fields)]
 pub struct Restock {
     /// Units received (1 to 1,000,000).
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    #[serde(deserialize_with = "super::whole::i64")]
     pub quantity: i64,
     /// Optional note kept in the stock ledger (up to 500 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub reason: Option<String>,
 }
 
@@ -135,7 +146,7 @@ pub async fn update_order(
     state: web::Data<AppState>,
     staff: StaffUser,
     path: web::Path<u64>,
-    body: web::Json<StatusChange>,
+    body: Json<StatusChange>,
 ) -> Result<HttpResponse, ApiError> {
     let status = OrderStatus::parse(&body.status).ok_or_else(|| {
         ApiError::Validation(FieldErrors::single(
@@ -172,7 +183,7 @@ pub async fn restock(
     state: web::Data<AppState>,
     staff: StaffUser,
     path: web::Path<u64>,
-    body: web::Json<Restock>,
+    body: Json<Restock>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::new();
     if !(1..=1_000_000).contains(&body.quantity) {

@@ -3,7 +3,7 @@
 //! themselves, so a shop cannot lock out its last administrator by accident.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::StaffUser;
+use super::extract::{Json, StaffUser};
 use super::pagination::{Page, PageQuery, PageRequest};
 use super::profile::UserView;
 use super::AppState;
@@ -82,7 +82,7 @@ pub async fn update_user(
     state: web::Data<AppState>,
     staff: StaffUser,
     path: web::Path<u64>,
-    body: web::Json<UserFlags>,
+    body: Json<UserFlags>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId(path.into_inner());
     let flags = body.into_inner();

@@ -2,7 +2,7 @@
 
 use super::cart::cart_token;
 use super::error::{ApiError, ErrorBody};
-use super::extract::client_address;
+use super::extract::{client_address, Json};
 use super::profile::UserView;
 use super::AppState;
 use crate::auth::TokenPair;
@@ -22,14 +22,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3-32 letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{3,32}$")]
     pub username: String,
+    #[schema(
+        max_length = 254,
+        pattern = "^[A-Za-z0-9_%+-]{1,32}(\\.[A-Za-z0-9_%+-]{1,31})?@([A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?\\.){1,4}[A-Za-z]{2,12}$"
+    )]
     pub email: String,
     /// At least 8 characters, not the username.
+    #[schema(min_length = 8, max_length = 256, pattern = "\\S")]
     pub password: String,
+    #[schema(max_length = 40, pattern = "^(\\+?[ ().-]*([0-9][ ().-]*){6,20})?$")]
     pub phone: Option<String>,
+    #[schema(
+        max_length = 300,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub address: Option<String>,
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub city: Option<String>,
+    #[schema(
+        max_length = 20,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub postal_code: Option<String>,
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub country: Option<String>,
 }
 
@@ -37,8 +60,10 @@ pub struct RegisterRequest {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Username or email.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub username: Option<String>,
     /// Email (alternative to `username`).
+    #[schema(min_length = 1, pattern = "\\S")]
     pub email: Option<String>,
     pub password: String,
 }
@@ -81,7 +106,7 @@ impl From<TokenPair> for TokenResponse {
     ))]
 pub async fn register(
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let form = Registration::parse(
@@ -112,7 +137,7 @@ pub async fn register(
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let login = body
@@ -149,7 +174,7 @@ pub async fn login(
     ))]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let pair = state.accounts.refresh(&body.refresh).await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
@@ -164,7 +189,7 @@ pub async fn refresh(
     ))]
 pub async fn logout(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, session) = state.accounts.logout(&body.refresh).await?;
     state.shop.sessions_ended(user, Some(session), None);

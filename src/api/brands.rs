@@ -3,7 +3,7 @@
 //! product ever points at a missing brand.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::StaffUser;
+use super::extract::{Json, StaffUser};
 use super::AppState;
 use crate::catalog::index::Snapshot;
 use crate::domain::audit::Target;
@@ -63,12 +63,21 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BrandWrite {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: Option<String>,
     /// Unique; derived from the name when absent at creation.
+    #[schema(
+        max_length = 100,
+        pattern = "^([a-z0-9][a-z0-9-]*)?[a-z]([a-z0-9-]*[a-z0-9])?$"
+    )]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     /// External http(s) logo URL; null to remove. Upload files at `/api/brands/{id}/logo/`.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = "^(|https?://[^\\s\"<>/?#:@\\u0000-\\u001F\\u007F-\\u009F][^\\s\"<>\\u0000-\\u001F\\u007F-\\u009F]*)$")]
     pub logo: Option<Option<String>>,
 }
 
@@ -141,7 +150,7 @@ pub async fn get_brand(
 pub async fn create_brand(
     state: web::Data<AppState>,
     staff: StaffUser,
-    body: web::Json<BrandWrite>,
+    body: Json<BrandWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let parsed = parse(body.into_inner(), true)?;
     let name = parsed.name.unwrap_or_default();
@@ -211,9 +220,9 @@ async fn write(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[utoipa::path(put, path = "/api/brands/{id}/", tag = "catalog",
+#[utoipa::path(put, path = "/api/brands/{key}/", tag = "catalog",
     security(("bearer" = [])),
-    params(("id" = u64, Path, description = "Brand id")),
+    params(("key" = u64, Path, description = "Brand id (writes take the id, not the slug)")),
     request_body = BrandWrite,
     responses(
         (status = 200, description = "Brand replaced", body = BrandView),
@@ -226,14 +235,14 @@ pub async fn replace_brand(
     state: web::Data<AppState>,
     staff: StaffUser,
     key: web::Path<String>,
-    body: web::Json<BrandWrite>,
+    body: Json<BrandWrite>,
 ) -> Result<HttpResponse, ApiError> {
     write(&state, &staff, &key, body.into_inner(), true).await
 }
 
-#[utoipa::path(patch, path = "/api/brands/{id}/", tag = "catalog",
+#[utoipa::path(patch, path = "/api/brands/{key}/", tag = "catalog",
     security(("bearer" = [])),
-    params(("id" = u64, Path, description = "Brand id")),
+    params(("key" = u64, Path, description = "Brand id (writes take the id, not the slug)")),
     request_body = BrandWrite,
     responses(
         (status = 200, description = "Brand updated", body = BrandView),
@@ -246,14 +255,14 @@ pub async fn patch_brand(
     state: web::Data<AppState>,
     staff: StaffUser,
     key: web::Path<String>,
-    body: web::Json<BrandWrite>,
+    body: Json<BrandWrite>,
 ) -> Result<HttpResponse, ApiError> {
     write(&state, &staff, &key, body.into_inner(), false).await
 }
 
-#[utoipa::path(delete, path = "/api/brands/{id}/", tag = "catalog",
+#[utoipa::path(delete, path = "/api/brands/{key}/", tag = "catalog",
     security(("bearer" = [])),
-    params(("id" = u64, Path, description = "Brand id")),
+    params(("key" = u64, Path, description = "Brand id (writes take the id, not the slug)")),
     responses(
         (status = 204, description = "Brand deleted"),
         (status = 403, description = "Not staff", body = ErrorBody),

@@ -3,7 +3,7 @@
 //! body (`cart_token`), the `X-Cart-Token` header and a `cart_token` cookie.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::MaybeUser;
+use super::extract::{Json, MaybeUser};
 use super::AppState;
 use crate::domain::ProductId;
 use crate::services::carts::{CartRef, CartView};
@@ -32,8 +32,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddToCart {
+    #[serde(deserialize_with = "super::whole::u64")]
+    #[schema(maximum = 9_223_372_036_854_775_807i64)]
     pub product_id: u64,
     /// Units to add (default 1).
+    #[schema(minimum = 1, maximum = 999)]
+    #[serde(default, deserialize_with = "super::whole::opt_i64")]
     pub quantity: Option<i64>,
 }
 
@@ -41,6 +45,8 @@ pub struct AddToCart {
 #[serde(deny_unknown_fields)]
 pub struct SetQuantity {
     /// New quantity; 0 removes the line.
+    #[schema(minimum = 0, maximum = 999)]
+    #[serde(deserialize_with = "super::whole::i64")]
     pub quantity: i64,
 }
 
@@ -84,6 +90,7 @@ fn render(view: CartView) -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/api/cart/", tag = "cart",
+    security((), ("bearer" = [])),
     params(("X-Cart-Token" = Option<String>, Header, description = "Anonymous cart token")),
     responses((status = 200, description = "The cart (empty, with no token, before the first add)", body = CartView)))]
 pub async fn get_cart(
@@ -98,6 +105,7 @@ pub async fn get_cart(
 }
 
 #[utoipa::path(post, path = "/api/cart/add/", tag = "cart",
+    security((), ("bearer" = [])),
     params(("X-Cart-Token" = Option<String>, Header, description = "Anonymous cart token")),
     request_body = AddToCart,
     responses(
@@ -110,7 +118,7 @@ pub async fn add_to_cart(
     state: web::Data<AppState>,
     caller: MaybeUser,
     req: HttpRequest,
-    body: web::Json<AddToCart>,
+    body: Json<AddToCart>,
 ) -> Result<HttpResponse, ApiError> {
     let product = ProductId(body.product_id);
     let quantity = body.quantity.unwrap_or(1);
@@ -122,6 +130,7 @@ pub async fn add_to_cart(
 }
 
 #[utoipa::path(patch, path = "/api/cart/items/{product_id}/", tag = "cart",
+    security((), ("bearer" = [])),
     params(("product_id" = u64, Path), ("X-Cart-Token" = Option<String>, Header, description = "Anonymous cart token")),
     request_body = SetQuantity,
     responses(
@@ -135,7 +144,7 @@ pub async fn set_quantity(
     caller: MaybeUser,
     req: HttpRequest,
     path: web::Path<u64>,
-    body: web::Json<SetQuantity>,
+    body: Json<SetQuantity>,
 ) -> Result<HttpResponse, ApiError> {
     let cart = resolve(&state, &caller, &req, false)?.ok_or_else(|| ApiError::not_found("cart"))?;
     Ok(render(
@@ -147,6 +156,7 @@ pub async fn set_quantity(
 }
 
 #[utoipa::path(delete, path = "/api/cart/items/{product_id}/", tag = "cart",
+    security((), ("bearer" = [])),
     params(("product_id" = u64, Path), ("X-Cart-Token" = Option<String>, Header, description = "Anonymous cart token")),
     responses(
         (status = 200, description = "The updated cart", body = CartView),
@@ -168,6 +178,7 @@ pub async fn remove_item(
 }
 
 #[utoipa::path(delete, path = "/api/cart/", tag = "cart",
+    security((), ("bearer" = [])),
     params(("X-Cart-Token" = Option<String>, Header, description = "Anonymous cart token")),
     responses((status = 200, description = "The emptied cart", body = CartView)))]
 pub async fn clear_cart(

@@ -3,7 +3,7 @@
 //! product ever points at a missing category.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::StaffUser;
+use super::extract::{Json, StaffUser};
 use super::AppState;
 use crate::catalog::index::Snapshot;
 use crate::domain::audit::Target;
@@ -62,11 +62,20 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryWrite {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: Option<String>,
     /// Unique; derived from the name when absent at creation.
+    #[schema(
+        max_length = 100,
+        pattern = "^([a-z0-9][a-z0-9-]*)?[a-z]([a-z0-9-]*[a-z0-9])?$"
+    )]
     pub slug: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 10000, pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$")]
     pub description: Option<Option<String>>,
 }
 
@@ -143,7 +152,7 @@ pub async fn get_category(
 pub async fn create_category(
     state: web::Data<AppState>,
     staff: StaffUser,
-    body: web::Json<CategoryWrite>,
+    body: Json<CategoryWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let parsed = parse(body.into_inner(), true)?;
     let name = parsed.name.unwrap_or_default();
@@ -213,9 +222,9 @@ async fn write(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[utoipa::path(put, path = "/api/categories/{id}/", tag = "catalog",
+#[utoipa::path(put, path = "/api/categories/{key}/", tag = "catalog",
     security(("bearer" = [])),
-    params(("id" = u64, Path, description = "Category id")),
+    params(("key" = u64, Path, description = "Category id (writes take the id, not the slug)")),
     request_body = CategoryWrite,
     responses(
         (status = 200, description = "Category replaced", body = CategoryView),
@@ -228,14 +237,14 @@ pub async fn replace_category(
     state: web::Data<AppState>,
     staff: StaffUser,
     key: web::Path<String>,
-    body: web::Json<CategoryWrite>,
+    body: Json<CategoryWrite>,
 ) -> Result<HttpResponse, ApiError> {
     write(&state, &staff, &key, body.into_inner(), true).await
 }
 
-#[utoipa::path(patch, path = "/api/categories/{id}/", tag = "catalog",
+#[utoipa::path(patch, path = "/api/categories/{key}/", tag = "catalog",
     security(("bearer" = [])),
-    params(("id" = u64, Path, description = "Category id")),
+    params(("key" = u64, Path, description = "Category id (writes take the id, not the slug)")),
     request_body = CategoryWrite,
     responses(
         (status = 200, description = "Category updated", body = CategoryView),
@@ -248,14 +257,14 @@ pub async fn patch_category(
     state: web::Data<AppState>,
     staff: StaffUser,
     key: web::Path<String>,
-    body: web::Json<CategoryWrite>,
+    body: Json<CategoryWrite>,
 ) -> Result<HttpResponse, ApiError> {
     write(&state, &staff, &key, body.into_inner(), false).await
 }
 
-#[utoipa::path(delete, path = "/api/categories/{id}/", tag = "catalog",
+#[utoipa::path(delete, path = "/api/categories/{key}/", tag = "catalog",
     security(("bearer" = [])),
-    params(("id" = u64, Path, description = "Category id")),
+    params(("key" = u64, Path, description = "Category id (writes take the id, not the slug)")),
     responses(
         (status = 204, description = "Category deleted"),
         (status = 403, description = "Not staff", body = ErrorBody),

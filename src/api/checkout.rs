@@ -3,7 +3,7 @@
 //! the same key with another body is 422.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{fields_named_in, idempotency_key, MaybeUser};
+use super::extract::{idempotency_key, json_body, MaybeUser};
 use super::AppState;
 use crate::services::checkout::{AddressInput, CheckoutOutcome};
 use crate::services::orders::OrderView;
@@ -37,7 +37,7 @@ pub struct AddressBody {
 
 #[utoipa::path(post, path = "/api/checkout/", tag = "orders",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key: the same key and body return the same order")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retry-safe key: the same key and body return the same order")),
     request_body(content = CheckoutRequest, description = "Optional; an empty body ships to your profile address"),
     responses(
         (status = 201, description = "Order placed (or replayed for a repeated Idempotency-Key)", body = OrderView),
@@ -59,18 +59,7 @@ pub async fn checkout(
     let request: CheckoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CheckoutRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            let message = e.to_string();
-            ApiError::BadRequest {
-                code: if e.is_data() {
-                    "invalid_field"
-                } else {
-                    "malformed_json"
-                },
-                fields: fields_named_in(&message),
-                message: format!("invalid JSON body: {message}"),
-            }
-        })?
+        json_body(&body)?
     };
     let address = request.shipping_address.map(|a| AddressInput {
         name: a.name,

@@ -9,6 +9,9 @@ use crate::domain::FieldErrors;
 use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::future::{ready, Ready};
 
 pub fn json_config(limit: usize) -> web::JsonConfig {
@@ -77,6 +80,57 @@ pub(crate) fn fields_named_in(message: &str) -> FieldErrors {
         fields.add(name, reason);
     }
     fields
+}
+
+/// A JSON request body that must be an object. serde would also build a
+/// struct from an array of its field values (`[null, true]`), which the
+/// OpenAPI document does not allow and no client means; this refuses it.
+/// Size, content type and syntax are checked by `web::Json` (see `json_config`).
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let value = web::Json::<Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = value.await?.into_inner();
+            Ok(Json(from_object(value)?))
+        })
+    }
+}
+
+/// Reads a parsed JSON body into `T`, refusing anything but an object.
+fn from_object<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        ApiError::BadRequest {
+            code: "invalid_field",
+            fields: fields_named_in(&message),
+            message: format!("invalid JSON body: {message}"),
+        }
+    })
 }
 
 fn state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
@@ -180,16 +234,10 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// A JSON body read as bytes (so its hash can bind an Idempotency-Key),
 /// with the same errors as the JSON extractor.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        let message = e.to_string();
-        ApiError::BadRequest {
-            code: if e.is_data() {
-                "invalid_field"
-            } else {
-                "malformed_json"
-            },
-            fields: fields_named_in(&message),
-            message: format!("invalid JSON body: {message}"),
-        }
-    })
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        code: "malformed_json",
+        fields: FieldErrors::new(),
+        message: format!("invalid JSON body: {e}"),
+    })?;
+    from_object(value)
 }

@@ -29,6 +29,7 @@ pub mod products;
 pub mod profile;
 pub mod reviews;
 pub mod webhooks;
+pub mod whole;
 pub mod wishlist;
 
 use crate::auth::Accounts;
@@ -118,7 +119,13 @@ fn replace_unless_json<B>(
     if is_json {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
+    // actix lists the route's methods in `Allow` (RFC 9110 requires it on 405).
+    let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
-    let res = ServiceResponse::new(req, error.error_response()).map_into_right_body();
+    let mut response = error.error_response();
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    let res = ServiceResponse::new(req, response).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
 }

@@ -13,8 +13,10 @@ pub const MAX_PAGE_SIZE: usize = 100;
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 pub struct PageQuery {
     /// 1-based page number.
+    #[param(minimum = 1, maximum = 18446744073709551615u64)]
     pub page: Option<usize>,
     /// Items per page (1-100, default 20; larger values are clamped to 100).
+    #[param(minimum = 1, maximum = 18446744073709551615u64)]
     pub page_size: Option<usize>,
 }
 

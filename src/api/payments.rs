@@ -5,7 +5,7 @@
 //! answer. Another user's order or payment is 404 (invariant 6).
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{idempotency_key, json_body, AuthUser, StaffUser};
+use super::extract::{idempotency_key, json_body, AuthUser, Json, StaffUser};
 use super::AppState;
 use crate::domain::audit::Target;
 use crate::domain::{FieldErrors, OrderId};
@@ -32,8 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartPayment {
+    #[serde(deserialize_with = "super::whole::u64")]
+    #[schema(maximum = 9_223_372_036_854_775_807i64)]
     pub order_id: u64,
     /// One of `GET /api/payment/providers/`.
+    #[schema(pattern = "^(stripe|paypal|razorpay|test)$")]
     pub provider: String,
 }
 
@@ -56,8 +59,11 @@ pub struct ProvidersView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RazorpayVerify {
+    #[schema(min_length = 1, max_length = 200)]
     pub razorpay_order_id: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub razorpay_payment_id: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub razorpay_signature: String,
 }
 
@@ -65,7 +71,7 @@ pub struct RazorpayVerify {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum CaptureOrderId {
-    Ours(u64),
+    Ours(#[serde(deserialize_with = "super::whole::u64")] u64),
     PayPal(String),
 }
 
@@ -94,7 +100,7 @@ fn short_text(field: &str, value: &str) -> Result<(), ApiError> {
 
 #[utoipa::path(post, path = "/api/payment/", tag = "payments",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key: the same key and body return the same attempt")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Retry-safe key: the same key and body return the same attempt")),
     request_body = StartPayment,
     responses(
         (status = 201, description = "Created at the provider; `next_action` says how to pay", body = StartedView),
@@ -170,7 +176,7 @@ pub async fn order_payments(
 pub async fn razorpay_verify(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<RazorpayVerify>,
+    body: Json<RazorpayVerify>,
 ) -> Result<HttpResponse, ApiError> {
     short_text("razorpay_order_id", &body.razorpay_order_id)?;
     short_text("razorpay_payment_id", &body.razorpay_payment_id)?;
@@ -198,7 +204,7 @@ pub async fn razorpay_verify(
 pub async fn paypal_capture(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<PayPalCapture>,
+    body: Json<PayPalCapture>,
 ) -> Result<HttpResponse, ApiError> {
     let target = match &body.order_id {
         CaptureOrderId::Ours(id) => CaptureTarget::Order(OrderId(*id)),

@@ -7,7 +7,7 @@
 //! indexed and durable before the response.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{MaybeUser, StaffUser};
+use super::extract::{Json, MaybeUser, StaffUser};
 use super::AppState;
 use crate::catalog::index::{Doc, Query, Snapshot, SortOrder};
 use crate::domain::audit::Target;
@@ -46,34 +46,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 // ---------- views ----------
 
+// The views borrow from the snapshot or the product they render: a listing
+// page renders twenty products per request, and copying every string first
+// cost more than the index query.
+
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CategoryRef {
+pub struct CategoryRef<'a> {
     pub id: u64,
-    pub name: String,
-    pub slug: String,
+    pub name: &'a str,
+    pub slug: &'a str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BrandRef {
+pub struct BrandRef<'a> {
     pub id: u64,
-    pub name: String,
-    pub slug: String,
+    pub name: &'a str,
+    pub slug: &'a str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProductView {
+pub struct ProductView<'a> {
     pub id: u64,
-    pub name: String,
-    pub slug: String,
-    pub description: String,
+    pub name: &'a str,
+    pub slug: &'a str,
+    pub description: &'a str,
     /// Decimal string in the shop currency, e.g. "19.99".
     pub price: String,
     /// ISO 4217 code.
-    pub currency: String,
-    pub category: Option<CategoryRef>,
-    pub brand: Option<BrandRef>,
+    pub currency: &'a str,
+    pub category: Option<CategoryRef<'a>>,
+    pub brand: Option<BrandRef<'a>>,
     /// `/media/...` path or external URL.
-    pub image: Option<String>,
+    pub image: Option<&'a str>,
     /// Units on hand.
     pub stock: i64,
     pub in_stock: bool,
@@ -86,29 +90,29 @@ pub struct ProductView {
     pub updated_at: String,
 }
 
-impl ProductView {
-    pub fn new(product: &Product, stock: i64, snapshot: &Snapshot) -> Self {
+impl<'a> ProductView<'a> {
+    pub fn new(product: &'a Product, stock: i64, snapshot: &'a Snapshot) -> Self {
         Self {
             id: product.id.0,
-            name: product.name.clone(),
-            slug: product.slug.clone(),
-            description: product.description.clone(),
+            name: &product.name,
+            slug: &product.slug,
+            description: &product.description,
             price: product.price.to_decimal(),
-            currency: product.price.currency.code().to_owned(),
+            currency: product.price.currency.code(),
             category: snapshot.category(product.category).map(|c| CategoryRef {
                 id: c.id.0,
-                name: c.name.clone(),
-                slug: c.slug.clone(),
+                name: &c.name,
+                slug: &c.slug,
             }),
             brand: product
                 .brand
                 .and_then(|b| snapshot.brand(b))
                 .map(|b| BrandRef {
                     id: b.id.0,
-                    name: b.name.clone(),
-                    slug: b.slug.clone(),
+                    name: &b.name,
+                    slug: &b.slug,
                 }),
-            image: product.image.clone(),
+            image: product.image.as_deref(),
             stock,
             in_stock: stock > 0,
             is_active: product.is_active,
@@ -119,20 +123,20 @@ impl ProductView {
         }
     }
 
-    pub fn of_doc(doc: &Doc, snapshot: &Snapshot) -> Self {
+    pub fn of_doc(doc: &'a Doc, snapshot: &'a Snapshot) -> Self {
         Self::new(&doc.product, doc.on_hand(), snapshot)
     }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProductPage {
+pub struct ProductPage<'a> {
     /// Matching products over all pages.
     pub count: usize,
     /// URL of the next page, null on the last.
     pub next: Option<String>,
     /// URL of the previous page, null on the first.
     pub previous: Option<String>,
-    pub results: Vec<ProductView>,
+    pub results: Vec<ProductView<'a>>,
 }
 
 // ---------- listing ----------
@@ -145,21 +149,48 @@ pub struct ListParams {
     /// `ordering`, products whose name holds every word come first.
     pub search: Option<String>,
     /// Category id or slug.
+    #[param(
+        max_length = 100,
+        pattern = "^([0-9]{1,19}|([a-z0-9][a-z0-9-]*)?[a-z]([a-z0-9-]*[a-z0-9])?)$"
+    )]
     pub category: Option<String>,
     /// Brand id or slug.
+    #[param(
+        max_length = 100,
+        pattern = "^([0-9]{1,19}|([a-z0-9][a-z0-9-]*)?[a-z]([a-z0-9-]*[a-z0-9])?)$"
+    )]
     pub brand: Option<String>,
     /// Lowest price, a decimal string ("10.00").
+    #[param(schema_with = money_text)]
     pub min_price: Option<String>,
     /// Highest price, a decimal string.
+    #[param(schema_with = money_text)]
     pub max_price: Option<String>,
     /// `true`: only products with stock on hand.
     pub in_stock: Option<bool>,
     /// `price`, `-price`, `name`, `-created_at` (default without search) or `-rating`.
+    #[param(schema_with = ordering_schema)]
     pub ordering: Option<String>,
     /// 1-based page number; a page past the last one is 404.
+    #[param(minimum = 1, maximum = 18446744073709551615u64)]
     pub page: Option<u64>,
     /// Products per page (default 20); values over 100 are clamped to 100.
+    #[param(minimum = 1, maximum = 18446744073709551615u64)]
     pub page_size: Option<u64>,
+}
+
+fn money_text() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .pattern(Some(super::openapi::MONEY_PATTERN))
+        .build()
+}
+
+fn ordering_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["price", "-price", "name", "-created_at", "-rating"]))
+        .build()
 }
 
 /// Resolves a category given as id or slug.
@@ -227,6 +258,7 @@ fn parse_price_filter(
 }
 
 #[utoipa::path(get, path = "/api/products/", tag = "catalog",
+    security((), ("bearer" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "One page of products", body = ProductPage),
@@ -302,17 +334,25 @@ pub async fn list_products(
         .collect();
     let next = (query.offset + page_size < count).then(|| page_url(&req, page + 1));
     let previous = (page > 1).then(|| page_url(&req, page - 1));
-    Ok(HttpResponse::Ok().json(ProductPage {
+    let page = ProductPage {
         count,
         next,
         previous,
         results,
-    }))
+    };
+    // Sized up front: a page of twenty is ~15 KiB, and growing the buffer
+    // by doubling copied it several times per request.
+    let mut body = Vec::with_capacity(1024 + page.results.len() * 768);
+    serde_json::to_writer(&mut body, &page).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 // ---------- detail ----------
 
 #[utoipa::path(get, path = "/api/products/{key}/", tag = "catalog",
+    security((), ("bearer" = [])),
     params(("key" = String, Path, description = "Product id or slug")),
     responses(
         (status = 200, description = "The product", body = ProductView),
@@ -351,28 +391,65 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductWrite {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: Option<String>,
     /// Lowercase letters, digits and hyphens; derived from the name when absent.
+    #[schema(
+        max_length = 100,
+        pattern = "^([a-z0-9][a-z0-9-]*)?[a-z]([a-z0-9-]*[a-z0-9])?$"
+    )]
     pub slug: Option<String>,
+    #[schema(
+        max_length = 10000,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub description: Option<String>,
     /// Decimal string ("19.99") or a whole number of currency units; never a float.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = price_schema)]
     pub price: Option<Value>,
     /// Category id or slug.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = reference_schema)]
     pub category: Option<Value>,
     /// Brand id or slug; null for none.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = reference_schema)]
     pub brand: Option<Option<Value>>,
     /// External http(s) image URL; null to remove. Upload files at `/api/products/{id}/image/`.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = "^(|https?://[^\\s\"<>/?#:@\\u0000-\\u001F\\u007F-\\u009F][^\\s\"<>\\u0000-\\u001F\\u007F-\\u009F]*)$")]
     pub image: Option<Option<String>>,
     /// Units on hand. At creation it is the initial stock; later it is a
     /// stock correction that goes through the inventory owner.
+    #[serde(default, deserialize_with = "super::whole::opt_i64")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock: Option<i64>,
     pub is_active: Option<bool>,
+}
+
+/// A price as written: a decimal string in the shop currency or a whole
+/// number of units (the served document fits the pattern to the currency).
+fn price_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{OneOfBuilder, Type};
+    use utoipa::openapi::ObjectBuilder;
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(super::openapi::MONEY_PATTERN)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(999_999_999_999_999i64)),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -398,14 +475,46 @@ struct ProductChanges {
 pub fn parse_price(value: &Value, currency: Currency) -> Result<Money, String> {
     match value {
         Value::String(text) => Money::parse_decimal(text, currency),
-        Value::Number(n) => match n.as_i64() {
-            Some(units) if units < 0 => Err("must not be negative".into()),
-            Some(units) => Money::parse_decimal(&units.to_string(), currency),
-            None if n.as_f64().is_some_and(|f| f < 0.0) => Err("must not be negative".into()),
-            None => Err("send fractional prices as a string like \"19.99\"".into()),
-        },
+        Value::Number(n) => {
+            // `12.0` is a whole number too (JSON Schema's `integer` includes it).
+            let whole = n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
+            });
+            match whole {
+                Some(units) if units < 0 => Err("must not be negative".into()),
+                Some(units) => Money::parse_decimal(&units.to_string(), currency),
+                None if n.as_f64().is_some_and(|f| f < 0.0) => Err("must not be negative".into()),
+                None if n.as_f64().is_some_and(|f| f.fract() == 0.0) => Err("is too large".into()),
+                None => Err("send fractional prices as a string like \"19.99\"".into()),
+            }
+        }
         _ => Err("must be a decimal string like \"19.99\"".into()),
     }
+}
+
+/// A category or brand given by id or slug (null, for a brand: none).
+fn reference_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{OneOfBuilder, Type};
+    use utoipa::openapi::ObjectBuilder;
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(100))
+                .pattern(Some(
+                    "^([0-9]{1,19}|([a-z0-9][a-z0-9-]*)?[a-z]([a-z0-9-]*[a-z0-9])?)$",
+                )),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }
 
 fn reference_key(value: &Value) -> Option<String> {
@@ -502,7 +611,7 @@ fn parse_changes(
 pub async fn create_product(
     state: web::Data<AppState>,
     staff: StaffUser,
-    body: web::Json<ProductWrite>,
+    body: Json<ProductWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let catalog = &state.catalog;
     let snapshot = catalog.index().snapshot();
@@ -619,9 +728,9 @@ async fn write_product(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[utoipa::path(put, path = "/api/products/{id}/", tag = "catalog",
+#[utoipa::path(put, path = "/api/products/{key}/", tag = "catalog",
     security(("bearer" = [])),
-    params(("id" = u64, Path, description = "Product id")),
+    params(("key" = u64, Path, description = "Product id (writes take the id, not the slug)")),
     request_body = ProductWrite,
     responses(
         (status = 200, description = "Product replaced", body = ProductView),
@@ -635,14 +744,14 @@ pub async fn replace_product(
     state: web::Data<AppState>,
     staff: StaffUser,
     key: web::Path<String>,
-    body: web::Json<ProductWrite>,
+    body: Json<ProductWrite>,
 ) -> Result<HttpResponse, ApiError> {
     write_product(&state, &staff, &key, body.into_inner(), Mode::Replace).await
 }
 
-#[utoipa::path(patch, path = "/api/products/{id}/", tag = "catalog",
+#[utoipa::path(patch, path = "/api/products/{key}/", tag = "catalog",
     security(("bearer" = [])),
-    params(("id" = u64, Path, description = "Product id")),
+    params(("key" = u64, Path, description = "Product id (writes take the id, not the slug)")),
     request_body = ProductWrite,
     responses(
         (status = 200, description = "Product updated", body = ProductView),
@@ -656,14 +765,14 @@ pub async fn patch_product(
     state: web::Data<AppState>,
     staff: StaffUser,
     key: web::Path<String>,
-    body: web::Json<ProductWrite>,
+    body: Json<ProductWrite>,
 ) -> Result<HttpResponse, ApiError> {
     write_product(&state, &staff, &key, body.into_inner(), Mode::Patch).await
 }
 
-#[utoipa::path(delete, path = "/api/products/{id}/", tag = "catalog",
+#[utoipa::path(delete, path = "/api/products/{key}/", tag = "catalog",
     security(("bearer" = [])),
-    params(("id" = u64, Path, description = "Product id")),
+    params(("key" = u64, Path, description = "Product id (writes take the id, not the slug)")),
     responses(
         (status = 200, description = "Orders reference the product: it was deactivated instead", body = ProductView),
         (status = 204, description = "Product deleted"),

@@ -2,7 +2,7 @@
 
 use super::auth::TokenResponse;
 use super::error::{ApiError, ErrorBody};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, Json};
 use super::AppState;
 use crate::auth::AuthError;
 use crate::domain::account::{Email, Password, Profile, ProfilePatch, User};
@@ -66,11 +66,32 @@ impl UserView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
+    #[schema(
+        max_length = 254,
+        pattern = "^[A-Za-z0-9_%+-]{1,32}(\\.[A-Za-z0-9_%+-]{1,31})?@([A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?\\.){1,4}[A-Za-z]{2,12}$"
+    )]
     pub email: Option<String>,
+    #[schema(max_length = 40, pattern = "^(\\+?[ ().-]*([0-9][ ().-]*){6,20})?$")]
     pub phone: Option<String>,
+    #[schema(
+        max_length = 300,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub address: Option<String>,
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub city: Option<String>,
+    #[schema(
+        max_length = 20,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub postal_code: Option<String>,
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub country: Option<String>,
 }
 
@@ -78,6 +99,7 @@ pub struct ProfileUpdate {
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub old_password: String,
+    #[schema(min_length = 8, max_length = 256, pattern = "\\S")]
     pub new_password: String,
 }
 
@@ -108,7 +130,7 @@ pub async fn get_profile(
 pub async fn update_profile(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<ProfileUpdate>,
+    body: Json<ProfileUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut errors = FieldErrors::new();
@@ -140,7 +162,7 @@ pub async fn update_profile(
 pub async fn change_password(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<PasswordChange>,
+    body: Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let identity = caller.0;

@@ -5,7 +5,7 @@
 //! renders them as HTML.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AuthUser, MaybeUser};
+use super::extract::{AuthUser, Json, MaybeUser};
 use super::pagination::{Page, PageQuery, PageRequest};
 use super::AppState;
 use crate::domain::audit::Target;
@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReviewQuery {
     /// `-created_at` (newest first, the default) or `-rating` (highest first).
+    #[param(schema_with = review_ordering)]
     pub ordering: Option<String>,
 }
 
@@ -40,9 +41,22 @@ pub struct ReviewQuery {
 #[serde(deny_unknown_fields)]
 pub struct ReviewWrite {
     /// 1 to 5 (required when creating).
+    #[serde(default, deserialize_with = "super::whole::opt_i64")]
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: Option<i64>,
     /// Plain text, up to 4,000 characters.
+    #[schema(
+        max_length = 4000,
+        pattern = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub comment: Option<String>,
+}
+
+fn review_ordering() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["-created_at", "-rating"]))
+        .build()
 }
 
 fn parse_write(body: ReviewWrite) -> Result<(Option<u8>, Option<String>), FieldErrors> {
@@ -58,6 +72,7 @@ fn parse_write(body: ReviewWrite) -> Result<(Option<u8>, Option<String>), FieldE
 }
 
 #[utoipa::path(get, path = "/api/products/{id}/reviews/", tag = "reviews",
+    security((), ("bearer" = [])),
     params(("id" = u64, Path, description = "Product id"), ReviewQuery, PageQuery),
     responses(
         (status = 200, description = "A page of reviews", body = Page<ReviewView>),
@@ -108,7 +123,7 @@ pub async fn create_review(
     state: web::Data<AppState>,
     caller: AuthUser,
     path: web::Path<u64>,
-    body: web::Json<ReviewWrite>,
+    body: Json<ReviewWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let (rating, comment) = parse_write(body.into_inner())?;
     let Some(rating) = rating else {
@@ -141,7 +156,7 @@ pub async fn update_review(
     state: web::Data<AppState>,
     caller: AuthUser,
     path: web::Path<u64>,
-    body: web::Json<ReviewWrite>,
+    body: Json<ReviewWrite>,
 ) -> Result<HttpResponse, ApiError> {
     let (rating, comment) = parse_write(body.into_inner())?;
     let review = state

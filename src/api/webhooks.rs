@@ -24,7 +24,7 @@ pub struct WebhookAnswer {
 }
 
 #[utoipa::path(post, path = "/api/payment/webhooks/{provider}/", tag = "payments",
-    params(("provider" = String, Path, description = "stripe, paypal, razorpay (or test)")),
+    params(("provider" = String, Path, pattern = "^(stripe|paypal|razorpay|test)$", description = "stripe, paypal, razorpay (or test)")),
     request_body(content = String, description = "The provider's event, exactly as sent"),
     responses(
         (status = 200, description = "Processed (or a duplicate of a processed event)", body = WebhookAnswer),

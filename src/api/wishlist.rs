@@ -3,7 +3,7 @@
 //! through the ordinary cart path and then drops the product from the list.
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, Json};
 use super::AppState;
 use crate::domain::ProductId;
 use crate::services::carts::CartView;
@@ -30,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WishlistAdd {
+    #[serde(deserialize_with = "super::whole::u64")]
+    #[schema(maximum = 9_223_372_036_854_775_807i64)]
     pub product_id: u64,
 }
 
@@ -59,7 +61,7 @@ pub async fn get_wishlist(
 pub async fn add_to_wishlist(
     state: web::Data<AppState>,
     caller: AuthUser,
-    body: web::Json<WishlistAdd>,
+    body: Json<WishlistAdd>,
 ) -> Result<HttpResponse, ApiError> {
     let (added, item) = state
         .shop

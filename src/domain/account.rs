@@ -177,11 +177,17 @@ impl ProfilePatch {
     }
 }
 
+/// Longest phone number as written, separators included.
+pub const PHONE_MAX: usize = 40;
+
 /// Digits with an optional leading `+` and common separators; empty clears it.
 fn parse_phone(raw: &str) -> Result<String, String> {
     let phone = raw.trim();
     if phone.is_empty() {
         return Ok(String::new());
+    }
+    if phone.chars().count() > PHONE_MAX {
+        return Err(format!("must be at most {PHONE_MAX} characters"));
     }
     let digits = phone.chars().filter(|c| c.is_ascii_digit()).count();
     let allowed = phone

@@ -49,7 +49,9 @@ impl FieldErrors {
     }
 }
 
-/// Trims `raw` and checks its length in characters.
+/// Trims `raw` and checks its length in characters. Control characters are
+/// refused even where trimming would drop them, so the rule is the same
+/// anywhere in the text (as the OpenAPI document states it).
 pub fn bounded_text(raw: &str, min: usize, max: usize) -> Result<String, String> {
     let text = raw.trim();
     let len = text.chars().count();
@@ -62,7 +64,7 @@ pub fn bounded_text(raw: &str, min: usize, max: usize) -> Result<String, String>
     if len > max {
         return Err(format!("must be at most {max} characters"));
     }
-    if text
+    if raw
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {

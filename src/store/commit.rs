@@ -38,8 +38,25 @@ impl CommitStats {
 
 #[derive(Clone)]
 pub struct GroupCommit {
+    // Declared first so it drops first: the last handle's sender going away
+    // is what ends the flush loop that `_thread` then waits for.
     requests: mpsc::Sender<oneshot::Sender<FlushResult>>,
     stats: Arc<CommitStats>,
+    _thread: Arc<FlushThread>,
+}
+
+/// The flush thread holds a database handle; joining it when the last
+/// `Store` goes means the database is closed, and its file lock released,
+/// by the time the drop returns, so another process (or a reopen) can take
+/// the directory at once.
+struct FlushThread(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for FlushThread {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl GroupCommit {
@@ -52,10 +69,14 @@ impl GroupCommit {
         let (requests, inbox) = mpsc::channel();
         let stats = Arc::new(CommitStats::default());
         let thread_stats = stats.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("storefront-flush".into())
             .spawn(move || flush_loop(db, log, inbox, thread_stats))?;
-        Ok(Self { requests, stats })
+        Ok(Self {
+            requests,
+            stats,
+            _thread: Arc::new(FlushThread(Some(thread))),
+        })
     }
 
     pub async fn durable(&self) -> Result<(), StoreError> {

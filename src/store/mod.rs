@@ -19,6 +19,7 @@ pub mod inventory;
 pub mod ledger;
 mod lock;
 pub mod meta;
+mod order_book;
 pub mod orders;
 pub mod payments;
 pub mod reviews;
@@ -183,6 +184,8 @@ pub struct Store {
     config: sled::Config,
     pub trees: Trees,
     commit: GroupCommit,
+    /// Every order, read from memory (see `order_book`).
+    order_book: Arc<order_book::OrderBook>,
     data_dir: Arc<PathBuf>,
     _lock: Arc<DirLock>,
 }
@@ -200,12 +203,14 @@ impl Store {
         let db = config.open()?;
         let trees = Trees::open(&db)?;
         orders::index_pending_orders(&trees)?;
+        let order_book = Arc::new(orders::load_book(&trees)?);
         let commit = GroupCommit::start(db.clone(), &sled_dir)?;
         Ok(Self {
             db,
             config,
             trees,
             commit,
+            order_book,
             data_dir: Arc::new(data_dir.to_path_buf()),
             _lock: Arc::new(lock),
         })
@@ -233,8 +238,10 @@ impl Store {
 
     /// True once sled failed to write its log (a full disk, a failing
     /// device). sled then refuses every later write and never clears the
-    /// error, so only opening the database again brings writes back; reads
-    /// keep working from the cache meanwhile.
+    /// error, so only opening the database again brings writes back. Reads
+    /// keep working from the cache meanwhile, except those that meet a
+    /// B-tree split or merge the last writes left unfinished: sled finishes
+    /// it on the way and fails (orders are read from memory for that reason).
     pub fn is_broken(&self) -> bool {
         // `global_error` is hidden from sled's docs but is the only way to see
         // the sticky error without attempting a write.
@@ -260,6 +267,12 @@ impl Store {
         })();
         let _ = std::fs::remove_file(&probe);
         written.is_ok()
+    }
+
+    /// CRC32 of every key and value of every tree, for tests that check a
+    /// request wrote nothing. O(N), and writers wait while it runs.
+    pub fn checksum(&self) -> Result<u32, StoreError> {
+        Ok(self.db.checksum()?)
     }
 
     /// Counters of the group commit, for benchmarks and /metrics.

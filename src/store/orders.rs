@@ -13,8 +13,14 @@
 //! move the analytics buckets (`ledger::write_stock`, `stats::record_order`):
 //! every order write goes through `commit_checkout` or `write_order_change`,
 //! so neither can disagree with the orders after a crash.
+//!
+//! Orders are read from the in-memory `OrderBook`, never from sled (see
+//! `order_book` for why); every method here that commits an order change
+//! holds the order's stripe of the book across its transaction and records
+//! the result in it.
 
 use super::ledger::{write_stock, StockWrite};
+use super::order_book::OrderBook;
 use super::stats::record_order;
 use super::{decode, encode, Store, StoreError};
 use crate::domain::cart::Cart;
@@ -95,6 +101,16 @@ pub(crate) fn index_pending_orders(trees: &super::Trees) -> Result<(), StoreErro
     // sled recovers a prefix of its writes, so the flag never outlives the entries.
     trees.meta.insert(PENDING_INDEXED_FLAG, &[1u8])?;
     Ok(())
+}
+
+/// Reads every order into the in-memory book the order reads are served from.
+pub(crate) fn load_book(trees: &super::Trees) -> Result<OrderBook, StoreError> {
+    let mut orders = Vec::new();
+    for entry in trees.orders_by_id.iter() {
+        let (_, bytes) = entry?;
+        orders.push(decode::<Order>(&bytes)?);
+    }
+    Ok(OrderBook::new(orders))
 }
 
 /// Widens a transaction error of the store to one whose abort type wraps it.
@@ -257,6 +273,7 @@ impl Store {
     /// Writes a placed order and everything that goes with it in one transaction.
     pub fn commit_checkout(&self, write: CheckoutWrite<'_>) -> Result<CheckoutCommit, StoreError> {
         let order = write.order;
+        let _writing = self.order_book.writing(order.id);
         let order_bytes = encode(order)?;
         let cart_bytes = encode(write.emptied_cart)?;
         let t = &self.trees;
@@ -350,7 +367,10 @@ impl Store {
                 },
             );
         match result {
-            Ok(stock_seqs) => Ok(CheckoutCommit::Placed { stock_seqs }),
+            Ok(stock_seqs) => {
+                self.order_book.put(order.clone());
+                Ok(CheckoutCommit::Placed { stock_seqs })
+            }
             Err(TransactionError::Abort(Abort::Done(outcome))) => Ok(outcome),
             Err(TransactionError::Abort(Abort::Store(e))) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
@@ -375,12 +395,9 @@ impl Store {
         Ok(Some((hash, order)))
     }
 
+    /// Served from memory (`order_book`): reading an order never touches sled.
     pub fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.trees
-            .orders_by_id
-            .get(id.to_key())?
-            .map(|bytes| decode(&bytes))
-            .transpose()
+        Ok(self.order_book.get(id))
     }
 
     /// A page of a user's orders, newest first, and how many they have.
@@ -390,22 +407,7 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<Order>), StoreError> {
-        let mut count = 0;
-        let mut page = Vec::new();
-        for entry in self.trees.orders_by_user.scan_prefix(user.to_key()).rev() {
-            let (key, _) = entry?;
-            if count >= offset && page.len() < limit {
-                if let Some(order) = OrderId::from_key(&key[8..])
-                    .map(|id| self.order(id))
-                    .transpose()?
-                    .flatten()
-                {
-                    page.push(order);
-                }
-            }
-            count += 1;
-        }
-        Ok((count, page))
+        Ok(self.order_book.of_user(user, offset, limit))
     }
 
     /// Pending orders placed at or before `cutoff` (unix seconds), oldest
@@ -441,7 +443,8 @@ impl Store {
         cutoff: i64,
     ) -> Result<Option<Transition>, StoreError> {
         let t = &self.trees;
-        super::from_tx(t.order_change().as_slice().transaction(|views| {
+        let _writing = self.order_book.writing(id);
+        let expired = super::from_tx(t.order_change().as_slice().transaction(|views| {
             let tx = OrderTx::new(views);
             let (orders, pending) = (tx.orders, tx.pending);
             let Some(bytes) = orders.get(id.to_key())? else {
@@ -461,20 +464,16 @@ impl Store {
             after.status = OrderStatus::Cancelled;
             after.updated_at = now_unix();
             write_order_change(&tx, &before, &after).map(Some)
-        }))
+        }))?;
+        if let Some(transition) = &expired {
+            self.order_book.put(transition.after.clone());
+        }
+        Ok(expired)
     }
 
     /// Every order for which `keep` is true, newest first (staff back office).
     pub fn orders_matching(&self, keep: impl Fn(&Order) -> bool) -> Result<Vec<Order>, StoreError> {
-        let mut orders = Vec::new();
-        for entry in self.trees.orders_by_id.iter().rev() {
-            let (_, bytes) = entry?;
-            let order: Order = decode(&bytes)?;
-            if keep(&order) {
-                orders.push(order);
-            }
-        }
-        Ok(orders)
+        Ok(self.order_book.matching(keep))
     }
 
     /// Rewrites an order record through `change` (a payment outcome, for
@@ -487,20 +486,24 @@ impl Store {
         change: impl Fn(&mut Order),
     ) -> Result<Transition, StoreError> {
         let now = now_unix();
-        super::from_tx(self.trees.order_change().as_slice().transaction(|views| {
-            let tx = OrderTx::new(views);
-            let Some(bytes) = tx.orders.get(id.to_key())? else {
-                return Err(ConflictableTransactionError::Abort(StoreError::NotFound));
-            };
-            let before: Order = decode(&bytes).map_err(ConflictableTransactionError::Abort)?;
-            let mut after = before.clone();
-            change(&mut after);
-            after.id = before.id;
-            after.user_id = before.user_id;
-            after.created_at = before.created_at;
-            after.updated_at = now;
-            write_order_change(&tx, &before, &after)
-        }))
+        let _writing = self.order_book.writing(id);
+        let transition =
+            super::from_tx(self.trees.order_change().as_slice().transaction(|views| {
+                let tx = OrderTx::new(views);
+                let Some(bytes) = tx.orders.get(id.to_key())? else {
+                    return Err(ConflictableTransactionError::Abort(StoreError::NotFound));
+                };
+                let before: Order = decode(&bytes).map_err(ConflictableTransactionError::Abort)?;
+                let mut after = before.clone();
+                change(&mut after);
+                after.id = before.id;
+                after.user_id = before.user_id;
+                after.created_at = before.created_at;
+                after.updated_at = now;
+                write_order_change(&tx, &before, &after)
+            }))?;
+        self.order_book.put(transition.after.clone());
+        Ok(transition)
     }
 
     /// Moves an order to `to` if the state machine and the requester allow
@@ -514,6 +517,7 @@ impl Store {
         requester: Requester,
     ) -> Result<Transition, TransitionFailure> {
         let t = &self.trees;
+        let _writing = self.order_book.writing(id);
         let result = t.order_change().as_slice().transaction(|views| {
             let tx = OrderTx::new(views);
             let Some(bytes) = tx.orders.get(id.to_key())? else {
@@ -530,9 +534,11 @@ impl Store {
             after.updated_at = now_unix();
             write_order_change(&tx, &before, &after).map_err(widen)
         });
-        result.map_err(|e| match e {
+        let transition = result.map_err(|e| match e {
             TransactionError::Abort(failure) => failure,
             TransactionError::Storage(e) => TransitionFailure::Store(e.into()),
-        })
+        })?;
+        self.order_book.put(transition.after.clone());
+        Ok(transition)
     }
 }

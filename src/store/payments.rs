@@ -398,7 +398,11 @@ impl Store {
     ) -> Result<Option<Settled>, StoreError> {
         let t = &self.trees;
         let now = now_unix();
-        from_tx(
+        // A payment's order never changes: lock its stripe of the order book
+        // before the transaction that may change the order.
+        let order_id = self.payment(id)?.map(|p| p.order_id);
+        let _writing = order_id.map(|o| self.order_book.writing(o));
+        let settled = from_tx(
             (
                 &t.payments_by_id,
                 &t.payments_by_transaction,
@@ -463,7 +467,11 @@ impl Store {
                         Ok(Some(settled))
                     },
                 ),
-        )
+        )?;
+        if let Some(transition) = settled.as_ref().and_then(|s| s.order.as_ref()) {
+            self.order_book.put(transition.after.clone());
+        }
+        Ok(settled)
     }
 }
 

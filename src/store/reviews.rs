@@ -11,7 +11,7 @@ use super::{abort, decode, encode, from_tx, Store, StoreError};
 use crate::domain::catalog::Product;
 use crate::domain::order::OrderStatus;
 use crate::domain::review::Review;
-use crate::domain::{OrderId, ProductId, ReviewId, UserId};
+use crate::domain::{ProductId, ReviewId, UserId};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
@@ -150,15 +150,8 @@ impl Store {
 
     /// True when the user has a paid, shipped or delivered order holding the product.
     pub fn has_bought(&self, user: UserId, product: ProductId) -> Result<bool, StoreError> {
-        for entry in self.trees.orders_by_user.scan_prefix(user.to_key()) {
-            let (key, _) = entry?;
-            let Some(order) = OrderId::from_key(&key[8..])
-                .map(|id| self.order(id))
-                .transpose()?
-                .flatten()
-            else {
-                continue;
-            };
+        let (_, orders) = self.orders_of_user(user, 0, usize::MAX)?;
+        for order in orders {
             let settled = matches!(
                 order.status,
                 OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered

@@ -168,3 +168,211 @@ async fn the_openapi_document_lists_every_route() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+// Found by the API fuzzer (tests/fuzz): each case is a request the server
+// answered differently from what the OpenAPI document says.
+
+#[actix_web::test]
+async fn a_wrong_method_gets_405_with_the_allowed_methods() {
+    let app = spawn_app().await;
+    for (method, path, allowed) in [
+        (reqwest::Method::DELETE, "/api/auth/login/", vec!["POST"]),
+        (reqwest::Method::PUT, "/api/cart/", vec!["DELETE", "GET"]),
+        (reqwest::Method::TRACE, "/metrics", vec!["GET"]),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        let allow = response
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let mut listed: Vec<&str> = allow.split(',').map(str::trim).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, allowed, "{method} {path}: Allow: {allow}");
+        assert_eq!(
+            error_code(response, StatusCode::METHOD_NOT_ALLOWED).await,
+            "method_not_allowed"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn whole_numbers_may_be_written_with_a_zero_fraction() {
+    let app = spawn_app().await;
+    let staff = app.staff("boss").await;
+    let kitchen = app.category(&staff, "Kitchen").await;
+    let kettle = app.product(&staff, kitchen, "Kettle", "20.00", 10).await;
+    let shopper = app.shopper("alice").await;
+    let added = app
+        .post(
+            "/api/cart/add/",
+            Some(&shopper.access),
+            &json!({"product_id": kettle as f64, "quantity": 2.0}),
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::OK);
+    assert_eq!(body(added).await["item_count"], 2);
+    let priced = app
+        .patch(
+            &format!("/api/products/{kettle}/"),
+            Some(&staff.access),
+            &json!({"price": 25.0, "stock": 7.0}),
+        )
+        .await;
+    assert_eq!(priced.status(), StatusCode::OK);
+    let view = body(priced).await;
+    assert_eq!(
+        (view["price"].as_str(), view["stock"].as_i64()),
+        (Some("25.00"), Some(7))
+    );
+    // A real fraction is still refused, and nothing changed.
+    let fraction = app
+        .patch(
+            "/api/cart/items/1/",
+            Some(&shopper.access),
+            &json!({"quantity": 1.5}),
+        )
+        .await;
+    assert_eq!(
+        error_code(fraction, StatusCode::BAD_REQUEST).await,
+        "invalid_field"
+    );
+    let cart = body(app.get("/api/cart/", Some(&shopper.access)).await).await;
+    assert_eq!(cart["item_count"], 2);
+}
+
+#[actix_web::test]
+async fn a_json_body_must_be_an_object() {
+    let app = spawn_app().await;
+    let staff = app.staff("boss").await;
+    let alice = app.shopper("alice").await;
+    for (path, token, body_text) in [
+        (
+            format!("/api/admin/users/{}/", alice.id),
+            &staff.access,
+            "[false, null]",
+        ),
+        ("/api/cart/add/".to_owned(), &alice.access, "[1, 1]"),
+        ("/api/profile/".to_owned(), &alice.access, "null"),
+        ("/api/payment/".to_owned(), &alice.access, "[1, \"test\"]"),
+        ("/api/checkout/".to_owned(), &alice.access, "[]"),
+    ] {
+        let method = if path.starts_with("/api/admin/users/") || path == "/api/profile/" {
+            reqwest::Method::PATCH
+        } else {
+            reqwest::Method::POST
+        };
+        let response = app
+            .client
+            .request(method, app.url(&path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body_text)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(response, StatusCode::BAD_REQUEST).await,
+            "invalid_body",
+            "{path} {body_text}"
+        );
+    }
+    let users = body(
+        app.get("/api/admin/users/?search=alice", Some(&staff.access))
+            .await,
+    )
+    .await;
+    assert_eq!(users["results"][0]["is_active"], true, "nothing changed");
+}
+
+#[actix_web::test]
+async fn text_fields_refuse_control_characters_even_at_the_ends() {
+    let app = spawn_app().await;
+    let alice = app.shopper("alice").await;
+    for (field, value) in [
+        ("city", "Springfield\r".to_owned()),
+        ("address", "\u{b}1 Main Street".to_owned()),
+        ("country", "US\u{85}".to_owned()),
+        ("phone", "1".repeat(41)),
+        ("phone", format!("+1 {}", "-".repeat(40))),
+    ] {
+        let response = app
+            .patch(
+                "/api/profile/",
+                Some(&alice.access),
+                &json!({ field: value }),
+            )
+            .await;
+        let error = body(response).await;
+        assert!(
+            error["error"]["fields"][field].is_string(),
+            "{field} {value:?} was accepted: {error}"
+        );
+    }
+    // Ordinary whitespace at the ends is still trimmed away.
+    let saved = app
+        .patch(
+            "/api/profile/",
+            Some(&alice.access),
+            &json!({"city": "  Springfield\n"}),
+        )
+        .await;
+    assert_eq!(body(saved).await["profile"]["city"], "Springfield");
+}
+
+#[actix_web::test]
+async fn an_unknown_audit_target_type_is_a_400() {
+    let app = spawn_app().await;
+    let staff = app.staff("boss").await;
+    let response = app
+        .get("/api/admin/audit/?target_type=true", Some(&staff.access))
+        .await;
+    let error = body(response).await;
+    assert_eq!(error["error"]["code"], "validation_failed", "{error}");
+    assert!(error["error"]["fields"]["target_type"].is_string());
+    let known = app
+        .get("/api/admin/audit/?target_type=product", Some(&staff.access))
+        .await;
+    assert_eq!(known.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn the_openapi_document_shares_error_responses_and_states_the_money_pattern() {
+    let app = spawn_app().await;
+    let doc = body(app.get("/api/openapi.json", None).await).await;
+    let add = &doc["paths"]["/api/cart/add/"]["post"];
+    for status in ["400", "401", "413", "415", "503"] {
+        assert!(
+            add["responses"][status].is_object(),
+            "cart add lacks {status}"
+        );
+    }
+    let register = &doc["paths"]["/api/auth/register/"]["post"]["responses"];
+    assert_eq!(
+        register["429"]["$ref"],
+        "#/components/responses/TooManyRequests"
+    );
+    assert!(doc["components"]["responses"]["Unavailable"]["headers"]["Retry-After"].is_object());
+    let min_price = doc["paths"]["/api/products/"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "min_price")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        min_price["schema"]["pattern"],
+        r"^[0-9]{1,15}(\.[0-9]{1,2})?$"
+    );
+    let create = &doc["components"]["schemas"]["ProductCreate"];
+    assert_eq!(create["required"], json!(["name", "price", "category"]));
+    assert!(
+        doc["paths"].get("/api/products/{id}/").is_none(),
+        "one path item per route"
+    );
+}
