@@ -200,13 +200,7 @@ async fn main() -> anyhow::Result<()> {
         tokens.len(),
         started.elapsed()
     );
-    let server = serve(
-        dir.path(),
-        &[
-            ("STOREFRONT_JWT_SECRET", SECRET),
-            ("STOREFRONT_RATE_LIMITS", "checkout=off"),
-        ],
-    )?;
+    let server = serve(dir.path(), &[("STOREFRONT_JWT_SECRET", SECRET)])?;
     let client = Client::new();
     let base = server.base.clone();
 

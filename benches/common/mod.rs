@@ -72,7 +72,10 @@ pub fn serve(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Server> {
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("RUST_LOG", "warn")
+        // Every simulated shopper comes from one address: measure the
+        // server, not its per-address throttles.
         .env("STOREFRONT_LOGIN_FAILURES_PER_ADDRESS", "100000")
+        .env("STOREFRONT_RATE_LIMITS", "off")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()?;
