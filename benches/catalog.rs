@@ -104,6 +104,35 @@ fn main() -> anyhow::Result<()> {
     let (p50, p99) = percentiles(samples);
     println!("filtered listing (300 queries): p50 {p50:.1?}, p99 {p99:.1?}");
 
+    // The shape of the storefront's category pages: all products or one
+    // category, one of four orderings, pages 1-20 of 20.
+    let categories: Vec<_> = snapshot
+        .categories()
+        .into_iter()
+        .map(|(c, _)| c.id)
+        .collect();
+    let listing_orders = [
+        SortOrder::Price,
+        SortOrder::PriceDesc,
+        SortOrder::Name,
+        SortOrder::Newest,
+    ];
+    let mut samples = Vec::new();
+    for round in 0..2000 {
+        let t = Instant::now();
+        let (n, page) = snapshot.query(&Query {
+            category: (round % 2 == 0).then(|| categories[round / 2 % categories.len()]),
+            ordering: Some(listing_orders[round % 4]),
+            offset: (round % 20) * 20,
+            limit: 20,
+            ..Query::default()
+        });
+        samples.push(t.elapsed());
+        total += n + page.len();
+    }
+    let (p50, p99) = percentiles(samples);
+    println!("category/all listing (2000 queries): p50 {p50:.1?}, p99 {p99:.1?}");
+
     let mut samples = Vec::new();
     for id in snapshot_ids(&index, 50) {
         store.update_product(id, |p| p.price.minor += 1)?;

@@ -231,7 +231,7 @@ async fn load(which: Which, args: LoadArgs) -> anyhow::Result<()> {
         }
         if is(Which::Ws) {
             eprintln!("websocket...");
-            rows.extend(scenarios::websocket(&shop, &opts).await?);
+            rows.extend(scenarios::websocket(&mut shop, &bins, &opts).await?);
         }
     }
     scenarios::apply_ratios(&mut rows, baseline.as_ref(), &read_rows);

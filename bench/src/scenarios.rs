@@ -59,7 +59,8 @@ pub struct Shop {
     pub tokens: Arc<Vec<String>>,
     pub users: usize,
     pub rows: Vec<Row>,
-    _dir: tempfile::TempDir,
+    /// The data dir, removed with the shop.
+    dir: tempfile::TempDir,
 }
 
 impl Shop {
@@ -103,7 +104,7 @@ impl Shop {
             tokens: Arc::new(Vec::new()),
             users,
             rows,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -116,6 +117,22 @@ impl Shop {
         row.scenario = format!("login ({} shoppers, argon2 verify)", self.users);
         row.notes = format!("{} requests in flight", opts.hash_concurrency);
         Ok(row)
+    }
+
+    /// Stops the server with SIGKILL and starts a new process on the same
+    /// data dir (a new port; tokens stay valid). A scenario that reads the
+    /// server's memory starts from this, so the argon2 buffers and the
+    /// allocator's high-water mark of seeding do not hide what it measures.
+    pub fn restart(&mut self, bins: &Binaries, opts: &Options) -> anyhow::Result<()> {
+        self.server.kill_9();
+        self.server =
+            server::start_storefront(bins, self.dir.path(), &[], Duration::from_secs(60))?;
+        self.api = Api::new(
+            &self.server.base,
+            opts.connections.max(opts.flash_concurrency) * 2,
+            Duration::from_secs(120),
+        )?;
+        Ok(())
     }
 
     /// Empties the carts of shoppers `0..count`.
@@ -413,12 +430,18 @@ pub fn apply_ratios(rows: &mut [Row], baseline: Option<&Row>, read_scenarios: &[
 
 pub use stats::table;
 
-/// Idle WebSocket sessions; skipped on a server without `/api/ws/`.
-pub async fn websocket(shop: &Shop, opts: &Options) -> anyhow::Result<Vec<Row>> {
+/// Idle WebSocket sessions, on a freshly restarted server; skipped on a
+/// server without `/api/ws/`.
+pub async fn websocket(
+    shop: &mut Shop,
+    bins: &Binaries,
+    opts: &Options,
+) -> anyhow::Result<Vec<Row>> {
     let (status, _) = shop.api.get("/api/ws/", None).await?;
     if status == reqwest::StatusCode::NOT_FOUND {
         eprintln!("this server has no /api/ws/: WebSocket scenario skipped");
         return Ok(Vec::new());
     }
+    shop.restart(bins, opts)?;
     crate::ws::run(shop, opts).await
 }

@@ -1,6 +1,6 @@
 //! The WebSocket scenario: many idle authenticated sessions held open
 //! (server memory per session from its resident set), then order status
-//! changes made over REST while all are connected, timed until the
+//! changes made by staff over REST while all are connected, timed until the
 //! `order.updated` push reaches the owner's socket.
 
 use crate::scenarios::{Options, Shop};
@@ -157,7 +157,8 @@ pub async fn run(shop: &Shop, opts: &Options) -> anyhow::Result<Vec<Row>> {
         }
     }
     let open_time = opened.elapsed();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Let allocations settle and a heartbeat round pass.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let rss_after = shop.server.rss_kib().unwrap_or(0);
     let per_session = if connected > 0 {
         (rss_after.saturating_sub(rss_before)) as f64 / connected as f64
@@ -174,31 +175,34 @@ pub async fn run(shop: &Shop, opts: &Options) -> anyhow::Result<Vec<Row>> {
         rss_after as f64 / 1024.0,
     );
 
-    // Status changes while every session is connected: the owner cancels
-    // over REST; the push is timed from just before the request.
+    // Status changes while every session is connected: staff cancel each
+    // order over REST; the push is timed from just before the request.
     let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let started = Instant::now();
-    let results: Vec<Result<(), String>> = stream::iter(orders.iter().zip(shop.tokens.iter()))
-        .map(|(&id, token)| {
-            let (api, sent) = (shop.api.clone(), sent.clone());
+    let cancel = json!({"status": "cancelled"});
+    let results: Vec<Result<(), String>> = stream::iter(orders.iter().copied())
+        .map(|id| {
+            let (api, sent, cancel) = (shop.api.clone(), sent.clone(), &cancel);
             async move {
-                sent.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id, Instant::now());
-                match api
+                let lock = || sent.lock().unwrap_or_else(|p| p.into_inner());
+                lock().insert(id, Instant::now());
+                let outcome = api
                     .send(
-                        Method::POST,
-                        &format!("/api/orders/{id}/cancel/"),
-                        Some(token),
-                        None,
+                        Method::PATCH,
+                        &format!("/api/admin/orders/{id}/"),
+                        Some(&shop.staff),
+                        Some(cancel),
                         &[],
                     )
-                    .await
-                {
-                    Ok((status, _)) if status.is_success() => Ok(()),
-                    Ok((status, body)) => Err(format!("cancel {id}: {status} {body}")),
-                    Err(e) => Err(format!("cancel {id}: {e:#}")),
-                }
+                    .await;
+                let error = match outcome {
+                    Ok((status, _)) if status.is_success() => return Ok(()),
+                    Ok((status, body)) => format!("cancel {id}: {status} {body}"),
+                    Err(e) => format!("cancel {id}: {e:#}"),
+                };
+                // No change, so no push to wait for: counted once, here.
+                lock().remove(&id);
+                Err(error)
             }
         })
         .buffer_unordered(16)
@@ -229,12 +233,12 @@ pub async fn run(shop: &Shop, opts: &Options) -> anyhow::Result<Vec<Row>> {
     push.errors += missing.saturating_sub(3.min(missing)) as u64;
     let mut push_row = push.row(
         &format!(
-            "websocket push: order cancelled -> order.updated ({connected} sessions connected)"
+            "websocket push: staff cancels order -> owner's order.updated ({connected} sessions connected)"
         ),
         started.elapsed(),
     );
     push_row.notes = format!(
-        "{} status changes, 16 in flight; latency from REST request to push on the owner's socket",
+        "{} staff status changes (PATCH to cancelled), 16 in flight; latency from the request to the push on the owner's socket",
         orders.len()
     );
     let _ = stop_tx.send(true);

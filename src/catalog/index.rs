@@ -110,10 +110,45 @@ pub struct Counts {
     pub all: usize,
 }
 
+/// What a listing filters on, per doc number, packed together so a filter
+/// scan reads one small contiguous array instead of chasing every document.
+#[derive(Debug, Clone, Copy)]
+struct FilterKey {
+    live: bool,
+    active: bool,
+    price: i64,
+    category: CategoryId,
+    brand: Option<BrandId>,
+}
+
+type Orderings = [Arc<Vec<u32>>; 4];
+
+static EMPTY_ORDERINGS: std::sync::LazyLock<Orderings> =
+    std::sync::LazyLock::new(Orderings::default);
+
+#[derive(Debug, Default, Clone)]
+struct Shelves {
+    all: Orderings,
+    by_category: HashMap<CategoryId, Orderings>,
+    by_brand: HashMap<BrandId, Orderings>,
+}
+
 /// One immutable state of the catalog as seen by readers.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     docs: Vec<Option<Arc<Doc>>>,
+    /// `FilterKey` of each doc number (dead slots have `live == false`).
+    keys: Arc<Vec<FilterKey>>,
+    /// Position of each doc number in each stored ordering (see `rank_of`),
+    /// so a search can sort its few matches instead of walking everything.
+    ranks: [Arc<Vec<u32>>; 4],
+    /// Live products, and live active products.
+    live_count: usize,
+    active_count: usize,
+    /// Active docs in each stored ordering, for the whole catalog and per
+    /// category and brand: a shopper's page of those is a slice, whatever
+    /// its number.
+    shelves: Shelves,
     by_id: HashMap<ProductId, u32>,
     by_slug: HashMap<String, u32>,
     terms: BTreeMap<String, Postings>,
@@ -152,6 +187,16 @@ const STORED_ORDERS: [SortOrder; 4] = [
     SortOrder::Rating,
 ];
 
+/// Index of an ordering's list in `Snapshot::ranks`.
+fn rank_slot(order: SortOrder) -> usize {
+    match order {
+        SortOrder::Price | SortOrder::PriceDesc => 0,
+        SortOrder::Name => 1,
+        SortOrder::Newest => 2,
+        SortOrder::Rating => 3,
+    }
+}
+
 /// A set of doc numbers as a bitmap, sized to the snapshot.
 struct Bits(Vec<u64>);
 
@@ -173,6 +218,20 @@ impl Bits {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
             *a &= b;
         }
+    }
+    /// The set doc numbers, ascending.
+    fn ones(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                Some(i as u32 * 64 + bit)
+            })
+        })
     }
 }
 
@@ -288,51 +347,159 @@ impl Snapshot {
     }
 
     /// Runs a listing: total matches and the docs of the requested page.
+    ///
+    /// Cost is kept off the catalog size where it can be: a search sorts only
+    /// its matches by their precomputed rank; a listing filtered at most by
+    /// category or brand takes its count from the maintained counts and walks
+    /// its ordering only as far as the page; other filters count with one
+    /// scan of the packed filter keys.
     pub fn query(&self, q: &Query) -> (usize, Vec<Arc<Doc>>) {
         let search = q.search.as_deref().and_then(|s| self.search_bits(s));
-        let keep = |n: u32, doc: &Doc| -> bool {
-            let p = &doc.product;
-            (q.include_inactive || p.is_active)
-                && q.category.is_none_or(|c| p.category == c)
-                && q.brand.is_none_or(|b| p.brand == Some(b))
-                && q.min_price.is_none_or(|m| p.price.minor >= m)
-                && q.max_price.is_none_or(|m| p.price.minor <= m)
-                && (!q.in_stock || doc.on_hand() > 0)
+        let keys = &self.keys;
+        let keep = |n: u32| -> bool {
+            let Some(key) = keys.get(n as usize) else {
+                return false;
+            };
+            key.live
+                && (q.include_inactive || key.active)
+                && q.category.is_none_or(|c| key.category == c)
+                && q.brand.is_none_or(|b| key.brand == Some(b))
+                && q.min_price.is_none_or(|m| key.price >= m)
+                && q.max_price.is_none_or(|m| key.price <= m)
                 && search.as_ref().is_none_or(|(all, _)| all.get(n))
+                // Last: stock lives behind the document, the costliest read.
+                && (!q.in_stock || self.doc(n).is_some_and(|d| d.on_hand() > 0))
         };
-        let mut count = 0usize;
+        let end = q.offset.saturating_add(q.limit);
+        if let Some((all, name)) = &search {
+            let mut matches: Vec<u32> = all.ones().filter(|&n| keep(n)).collect();
+            let count = matches.len();
+            let rank = |n: &u32| -> (bool, u32) {
+                let at = |order: SortOrder| {
+                    self.ranks[rank_slot(order)]
+                        .get(*n as usize)
+                        .copied()
+                        .unwrap_or(u32::MAX)
+                };
+                match q.ordering {
+                    // Ranked: names holding every word first, then the rest, each by name.
+                    None => (!name.get(*n), at(SortOrder::Name)),
+                    Some(SortOrder::PriceDesc) => (false, u32::MAX - at(SortOrder::Price)),
+                    Some(order) => (false, at(order)),
+                }
+            };
+            if end < matches.len() {
+                matches.select_nth_unstable_by_key(end, rank);
+                matches.truncate(end);
+            }
+            matches.sort_unstable_by_key(rank);
+            let page = matches
+                .iter()
+                .skip(q.offset)
+                .filter_map(|&n| self.doc(n).cloned())
+                .collect();
+            return (count, page);
+        }
+
+        if let Some(shelf) = self.shelf(q) {
+            let list = &shelf[rank_slot(q.ordering.unwrap_or(SortOrder::Newest))];
+            let count = list.len();
+            let pick = |i: usize| {
+                let at = if q.ordering == Some(SortOrder::PriceDesc) {
+                    count - 1 - i
+                } else {
+                    i
+                };
+                list.get(at).and_then(|&n| self.doc(n)).cloned()
+            };
+            let page = (q.offset.min(count)..end.min(count))
+                .filter_map(pick)
+                .collect();
+            return (count, page);
+        }
+        let known_count = self.maintained_count(q);
+        let count = match known_count {
+            Some(count) => count,
+            None => (0..self.keys.len() as u32).filter(|&n| keep(n)).count(),
+        };
         let mut page = Vec::with_capacity(q.limit.min(100));
-        let mut visit = |n: u32| {
-            if let Some(doc) = self.doc(n) {
-                if keep(n, doc) {
-                    if count >= q.offset && page.len() < q.limit {
-                        page.push(doc.clone());
+        if q.offset < count {
+            let mut seen = 0usize;
+            let mut visit = |n: u32| -> bool {
+                if keep(n) {
+                    if seen >= q.offset {
+                        if let Some(doc) = self.doc(n) {
+                            page.push(doc.clone());
+                        }
                     }
-                    count += 1;
+                    seen += 1;
+                }
+                seen < end && seen < count
+            };
+            let order = q.ordering.unwrap_or(SortOrder::Newest);
+            let list = self.order(order);
+            if order == SortOrder::PriceDesc {
+                for &n in list.iter().rev() {
+                    if !visit(n) {
+                        break;
+                    }
+                }
+            } else {
+                for &n in list.iter() {
+                    if !visit(n) {
+                        break;
+                    }
                 }
             }
-        };
-        match (q.ordering, &search) {
-            (None, Some((_, name))) => {
-                // Ranked: products whose name holds every word first, then the rest, each by name.
-                self.by_name
-                    .iter()
-                    .filter(|&&n| name.get(n))
-                    .for_each(|&n| visit(n));
-                self.by_name
-                    .iter()
-                    .filter(|&&n| !name.get(n))
-                    .for_each(|&n| visit(n));
-            }
-            (None, None) | (Some(SortOrder::Newest), _) => {
-                self.by_newest.iter().for_each(|&n| visit(n))
-            }
-            (Some(SortOrder::Price), _) => self.by_price.iter().for_each(|&n| visit(n)),
-            (Some(SortOrder::PriceDesc), _) => self.by_price.iter().rev().for_each(|&n| visit(n)),
-            (Some(SortOrder::Name), _) => self.by_name.iter().for_each(|&n| visit(n)),
-            (Some(SortOrder::Rating), _) => self.by_rating.iter().for_each(|&n| visit(n)),
         }
         (count, page)
+    }
+
+    /// The shelf holding exactly a shopper's listing filtered by at most one
+    /// of category and brand.
+    fn shelf(&self, q: &Query) -> Option<&Orderings> {
+        if q.include_inactive
+            || q.search.is_some()
+            || q.in_stock
+            || q.min_price.is_some()
+            || q.max_price.is_some()
+        {
+            return None;
+        }
+        match (q.category, q.brand) {
+            (None, None) => Some(&self.shelves.all),
+            (Some(c), None) => Some(self.shelves.by_category.get(&c).unwrap_or(&EMPTY_ORDERINGS)),
+            (None, Some(b)) => Some(self.shelves.by_brand.get(&b).unwrap_or(&EMPTY_ORDERINGS)),
+            (Some(_), Some(_)) => None,
+        }
+    }
+
+    /// The match count of a listing filtered only by category or brand (or
+    /// nothing), from the counts every write keeps; `None` when it needs a scan.
+    fn maintained_count(&self, q: &Query) -> Option<usize> {
+        if q.search.is_some() || q.in_stock || q.min_price.is_some() || q.max_price.is_some() {
+            return None;
+        }
+        let pick = |c: Counts| if q.include_inactive { c.all } else { c.active };
+        match (q.category, q.brand) {
+            (None, None) => Some(if q.include_inactive {
+                self.live_count
+            } else {
+                self.active_count
+            }),
+            (Some(c), None) => Some(pick(self.category_counts(c))),
+            (None, Some(b)) => Some(pick(self.brand_counts(b))),
+            (Some(_), Some(_)) => None,
+        }
+    }
+
+    fn order(&self, order: SortOrder) -> &Arc<Vec<u32>> {
+        match order {
+            SortOrder::Price | SortOrder::PriceDesc => &self.by_price,
+            SortOrder::Name => &self.by_name,
+            SortOrder::Newest => &self.by_newest,
+            SortOrder::Rating => &self.by_rating,
+        }
     }
 
     fn order_mut(&mut self, order: SortOrder) -> &mut Arc<Vec<u32>> {
@@ -466,14 +633,79 @@ impl Snapshot {
             }
             self.docs = docs;
         }
+        for order in STORED_ORDERS {
+            let mut rank = vec![u32::MAX; self.docs.len()];
+            for (at, &n) in self.order(order).iter().enumerate() {
+                if let Some(slot) = rank.get_mut(n as usize) {
+                    *slot = at as u32;
+                }
+            }
+            self.ranks[rank_slot(order)] = Arc::new(rank);
+        }
         self.recount();
+        self.stock_shelves();
     }
 
+    /// Rebuilds the shelves from the orderings and the filter keys.
+    fn stock_shelves(&mut self) {
+        let mut all: [Vec<u32>; 4] = Default::default();
+        let mut by_category: HashMap<CategoryId, [Vec<u32>; 4]> = HashMap::new();
+        let mut by_brand: HashMap<BrandId, [Vec<u32>; 4]> = HashMap::new();
+        for order in STORED_ORDERS {
+            let slot = rank_slot(order);
+            for &n in self.order(order).iter() {
+                let Some(key) = self.keys.get(n as usize) else {
+                    continue;
+                };
+                if !(key.live && key.active) {
+                    continue;
+                }
+                all[slot].push(n);
+                by_category.entry(key.category).or_default()[slot].push(n);
+                if let Some(b) = key.brand {
+                    by_brand.entry(b).or_default()[slot].push(n);
+                }
+            }
+        }
+        let freeze = |lists: [Vec<u32>; 4]| lists.map(Arc::new);
+        self.shelves = Shelves {
+            all: freeze(all),
+            by_category: by_category
+                .into_iter()
+                .map(|(k, v)| (k, freeze(v)))
+                .collect(),
+            by_brand: by_brand.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
+        };
+    }
+
+    /// Rebuilds what is derived from every document: the packed filter
+    /// keys and the counts.
     fn recount(&mut self) {
         let mut categories: HashMap<CategoryId, Counts> = HashMap::new();
         let mut brands: HashMap<BrandId, Counts> = HashMap::new();
-        for doc in self.docs.iter().flatten() {
+        let mut keys = Vec::with_capacity(self.docs.len());
+        let (mut live, mut active) = (0, 0);
+        for slot in &self.docs {
+            let Some(doc) = slot else {
+                keys.push(FilterKey {
+                    live: false,
+                    active: false,
+                    price: 0,
+                    category: CategoryId(0),
+                    brand: None,
+                });
+                continue;
+            };
             let p = &doc.product;
+            keys.push(FilterKey {
+                live: true,
+                active: p.is_active,
+                price: p.price.minor,
+                category: p.category,
+                brand: p.brand,
+            });
+            live += 1;
+            active += usize::from(p.is_active);
             let c = categories.entry(p.category).or_default();
             c.all += 1;
             c.active += usize::from(p.is_active);
@@ -483,6 +715,9 @@ impl Snapshot {
                 b.active += usize::from(p.is_active);
             }
         }
+        self.keys = Arc::new(keys);
+        self.live_count = live;
+        self.active_count = active;
         self.category_counts = categories;
         self.brand_counts = brands;
     }
@@ -657,4 +892,139 @@ fn refresh_products_in(
     }
     snap.reorder(&changed);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fast paths of `Snapshot::query` (shelves, ranked search, counts
+    //! kept by writes) against a plain filter-and-sort over every document.
+
+    use super::*;
+    use crate::catalog::generate::{self, Seq};
+    use crate::domain::money::Currency;
+
+    fn reference(snap: &Snapshot, q: &Query) -> (usize, Vec<ProductId>) {
+        let words = q.search.as_deref().map(normalise).unwrap_or_default();
+        let has_all = |have: &[String]| {
+            words
+                .iter()
+                .all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
+        };
+        let mut hits: Vec<&Arc<Doc>> = snap
+            .docs
+            .iter()
+            .flatten()
+            .filter(|d| {
+                let p = &d.product;
+                (q.include_inactive || p.is_active)
+                    && q.category.is_none_or(|c| p.category == c)
+                    && q.brand.is_none_or(|b| p.brand == Some(b))
+                    && q.min_price.is_none_or(|m| p.price.minor >= m)
+                    && q.max_price.is_none_or(|m| p.price.minor <= m)
+                    && (!q.in_stock || d.on_hand() > 0)
+                    && has_all(&d.all_words)
+            })
+            .collect();
+        match (q.ordering, words.is_empty()) {
+            (None, false) => hits.sort_by(|a, b| {
+                (!has_all(&a.name_words), &a.sort_name, a.product.id).cmp(&(
+                    !has_all(&b.name_words),
+                    &b.sort_name,
+                    b.product.id,
+                ))
+            }),
+            (Some(SortOrder::PriceDesc), _) => hits.sort_by(|a, b| compare(SortOrder::Price, b, a)),
+            (order, _) => {
+                let order = order.unwrap_or(SortOrder::Newest);
+                hits.sort_by(|a, b| compare(order, a, b))
+            }
+        }
+        let page = hits
+            .iter()
+            .skip(q.offset)
+            .take(q.limit)
+            .map(|d| d.product.id)
+            .collect();
+        (hits.len(), page)
+    }
+
+    #[test]
+    fn every_path_of_query_agrees_with_a_plain_filter_and_sort() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("store");
+        let skeleton = generate::create_skeleton(&store).expect("skeleton");
+        let mut seq = Seq::new(11);
+        let mut ids = Vec::new();
+        for n in 1..=600 {
+            let (product, _) = store
+                .create_product(generate::product(n, &mut seq, &skeleton, Currency::USD))
+                .expect("product");
+            ids.push(product.id);
+        }
+        let index = CatalogIndex::build(&store).expect("index");
+        // Some inactive, some sold out, some deleted, written after the build
+        // so the incremental paths are exercised too.
+        for (i, &id) in ids.iter().enumerate() {
+            if i % 7 == 0 {
+                store
+                    .update_product(id, |p| p.is_active = false)
+                    .expect("update");
+                index.refresh_products(&store, &[id]).expect("refresh");
+            }
+            if i % 5 == 0 {
+                index.publish_stock(id, 0);
+            }
+        }
+        for &id in ids.iter().step_by(50) {
+            store.delete_product(id).expect("delete");
+        }
+        index
+            .refresh_products(
+                &store,
+                &ids[..].iter().step_by(50).copied().collect::<Vec<_>>(),
+            )
+            .expect("refresh deleted");
+
+        let snap = index.snapshot();
+        let orders = [
+            None,
+            Some(SortOrder::Price),
+            Some(SortOrder::PriceDesc),
+            Some(SortOrder::Name),
+            Some(SortOrder::Newest),
+            Some(SortOrder::Rating),
+        ];
+        let searches = [
+            None,
+            Some("mug"),
+            Some("blue"),
+            Some("classic s"),
+            Some("zzz"),
+        ];
+        let mut checked = 0;
+        for round in 0..3000usize {
+            let pick = |k: usize| (round / k) % 7;
+            let q = Query {
+                search: searches[round % searches.len()].map(str::to_owned),
+                category: (pick(3) < 3)
+                    .then(|| skeleton.categories[round % skeleton.categories.len()]),
+                brand: (pick(5) == 0).then(|| skeleton.brands[round % skeleton.brands.len()]),
+                min_price: (pick(11) == 1).then_some(2_000),
+                max_price: (pick(13) == 2).then_some(9_000),
+                in_stock: pick(17) == 3,
+                include_inactive: round % 4 == 0,
+                ordering: orders[round % orders.len()],
+                offset: (round % 9) * 7,
+                limit: [1, 5, 20, 100][round % 4],
+            };
+            let (count, page) = snap.query(&q);
+            let page: Vec<ProductId> = page.iter().map(|d| d.product.id).collect();
+            assert_eq!((count, page), reference(&snap, &q), "query {q:?}");
+            checked += count;
+        }
+        assert!(
+            checked > 10_000,
+            "the queries matched too little: {checked}"
+        );
+    }
 }
