@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$PWD"
 venv="${FUZZ_VENV:-target/fuzz-venv}"
-examples="${FUZZ_EXAMPLES:-60}"
+examples="${FUZZ_EXAMPLES:-40}"
 seed="${FUZZ_SEED:-20240611}"
 roles="${FUZZ_ROLES:-anonymous shopper staff}"
 
