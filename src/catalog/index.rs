@@ -142,9 +142,6 @@ pub struct Snapshot {
     /// Position of each doc number in each stored ordering (see `rank_of`),
     /// so a search can sort its few matches instead of walking everything.
     ranks: [Arc<Vec<u32>>; 4],
-    /// Live products, and live active products.
-    live_count: usize,
-    active_count: usize,
     /// Active docs in each stored ordering, for the whole catalog and per
     /// category and brand: a shopper's page of those is a slice, whatever
     /// its number.
@@ -482,10 +479,11 @@ impl Snapshot {
         }
         let pick = |c: Counts| if q.include_inactive { c.all } else { c.active };
         match (q.category, q.brand) {
+            // Every live product is in `by_id`; every active one is on the shelves.
             (None, None) => Some(if q.include_inactive {
-                self.live_count
+                self.by_id.len()
             } else {
-                self.active_count
+                self.shelves.all[0].len()
             }),
             (Some(c), None) => Some(pick(self.category_counts(c))),
             (None, Some(b)) => Some(pick(self.brand_counts(b))),
@@ -684,7 +682,6 @@ impl Snapshot {
         let mut categories: HashMap<CategoryId, Counts> = HashMap::new();
         let mut brands: HashMap<BrandId, Counts> = HashMap::new();
         let mut keys = Vec::with_capacity(self.docs.len());
-        let (mut live, mut active) = (0, 0);
         for slot in &self.docs {
             let Some(doc) = slot else {
                 keys.push(FilterKey {
@@ -704,8 +701,6 @@ impl Snapshot {
                 category: p.category,
                 brand: p.brand,
             });
-            live += 1;
-            active += usize::from(p.is_active);
             let c = categories.entry(p.category).or_default();
             c.all += 1;
             c.active += usize::from(p.is_active);
@@ -716,8 +711,6 @@ impl Snapshot {
             }
         }
         self.keys = Arc::new(keys);
-        self.live_count = live;
-        self.active_count = active;
         self.category_counts = categories;
         self.brand_counts = brands;
     }
