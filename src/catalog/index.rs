@@ -10,7 +10,13 @@
 //! - Stock is not part of the snapshot's structure: each document holds an
 //!   `Arc<AtomicI64>` shared by every snapshot, so `publish_stock` is one
 //!   atomic store and never rebuilds anything.
+//! - A document's pre-rendered JSON (`view::Rendered`) agrees with every
+//!   snapshot holding the document: it is rendered when the document is
+//!   built, and whatever it embeds from elsewhere (the category's and the
+//!   brand's name and slug) rebuilds the documents that embed it when it
+//!   changes. Stock is left out of it and read at each render.
 
+use super::view::Rendered;
 use crate::domain::catalog::{Brand, Category, Product};
 use crate::domain::{BrandId, CategoryId, ProductId};
 use crate::store::{Store, StoreError};
@@ -47,11 +53,18 @@ pub struct Doc {
     name_words: Vec<String>,
     /// Words of the name, description, category name and brand name.
     all_words: Vec<String>,
+    /// The product's JSON view without the stock; `None` only if it could
+    /// not be cut around the stock (see `Rendered::new`).
+    rendered: Option<Rendered>,
 }
 
 impl Doc {
     pub fn on_hand(&self) -> i64 {
         self.stock.load(Ordering::Relaxed)
+    }
+
+    pub fn rendered(&self) -> Option<&Rendered> {
+        self.rendered.as_ref()
     }
 }
 
@@ -525,6 +538,7 @@ impl Snapshot {
             words
         };
         Doc {
+            rendered: Rendered::new(&product, self),
             sort_name: deunicode::deunicode(&product.name).to_lowercase(),
             name_words: dedup(name_words),
             all_words: dedup(all_words),
