@@ -171,23 +171,32 @@ async fn get_raw(api: &Api, path: &str) -> Outcome {
     }
 }
 
-/// Runs a throughput scenario and notes the server's CPU time per request
-/// over the measured part: other load on the machine disturbs it less than
-/// requests/s. The warm-up is left out by reading the CPU time when it ends.
+/// Runs a throughput scenario and notes the CPU time per request of the
+/// server and of this load generator (both share the machine's cores) over
+/// the measured part: other load on the machine disturbs these less than
+/// requests/s. The warm-up is left out by reading the times when it ends.
 async fn with_server_cpu(
     server: &Server,
     warmup: Duration,
     scenario: impl Future<Output = Row>,
 ) -> Row {
+    let times = || {
+        let client = server::cpu_seconds(std::process::id())?;
+        Some((server.cpu_seconds()?, client))
+    };
     let at_start = async {
         tokio::time::sleep(warmup).await;
-        server.cpu_seconds()
+        times()
     };
     let (mut row, start) = tokio::join!(scenario, at_start);
-    if let (Some(start), Some(end)) = (start, server.cpu_seconds()) {
+    if let (Some(start), Some(end)) = (start, times()) {
         if row.requests > 0 {
-            let micros = (end - start) * 1e6 / row.requests as f64;
-            let note = format!("server CPU {micros:.0} µs/request");
+            let per_request = |a: f64, b: f64| (b - a) * 1e6 / row.requests as f64;
+            let note = format!(
+                "CPU per request: server {:.0} µs, load generator {:.0} µs",
+                per_request(start.0, end.0),
+                per_request(start.1, end.1)
+            );
             row.notes = if row.notes.is_empty() {
                 note
             } else {
