@@ -23,7 +23,6 @@ use crate::store::catalog::Deletion;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 /// Largest page; bigger `page_size` values are clamped to it (as DRF's `max_page_size`).
@@ -129,42 +128,43 @@ pub fn brand_in(snapshot: &Snapshot, key: &str) -> Option<BrandId> {
     }
 }
 
-fn page_url(req: &HttpRequest, page: usize) -> String {
+/// The URL of this listing up to the page number, DRF style: the request's
+/// other parameters in their order, decoded and encoded again, then
+/// `page=`. Built once per request for both `next` and `previous`.
+fn page_url_prefix(req: &HttpRequest) -> String {
     let info = req.connection_info();
-    let mut pairs: Vec<(String, String)> = serde_urlencoded_pairs(req.query_string())
-        .into_iter()
-        .filter(|(k, _)| k != "page")
-        .collect();
-    pairs.push(("page".into(), page.to_string()));
-    let query: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
-        .collect();
-    format!(
-        "{}://{}{}/?{}",
-        info.scheme(),
-        info.host(),
-        req.path().trim_end_matches('/'),
-        query.join("&")
-    )
+    let query = req.query_string();
+    let mut url = String::with_capacity(64 + query.len() * 2);
+    url.push_str(info.scheme());
+    url.push_str("://");
+    url.push_str(info.host());
+    url.push_str(req.path().trim_end_matches('/'));
+    url.push_str("/?");
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if key == "page" {
+            continue;
+        }
+        encode_component(&key, &mut url);
+        url.push('=');
+        encode_component(&value, &mut url);
+        url.push('&');
+    }
+    url.push_str("page=");
+    url
 }
 
-fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
-    web::Query::<Vec<(String, String)>>::from_query(query)
-        .map(|q| q.into_inner())
-        .unwrap_or_default()
-}
-
-fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// Percent-encodes all but unreserved characters (RFC 3986).
+fn encode_component(text: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
+            out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
         }
     }
-    out
 }
 
 fn parse_price_filter(
@@ -249,8 +249,11 @@ pub async fn list_products(
             count, page_size
         )));
     }
-    let next = (query.offset + page_size < count).then(|| page_url(&req, page + 1));
-    let previous = (page > 1).then(|| page_url(&req, page - 1));
+    let has_next = query.offset + page_size < count;
+    let prefix = (has_next || page > 1).then(|| page_url_prefix(&req));
+    let url = |page: usize| prefix.as_deref().map(|p| format!("{p}{page}"));
+    let next = if has_next { url(page + 1) } else { None };
+    let previous = if page > 1 { url(page - 1) } else { None };
     let mut body = Vec::with_capacity(page_capacity(&docs, &next, &previous));
     write_page(
         &mut body,
@@ -274,7 +277,7 @@ fn write_page(
     count: usize,
     next: Option<&str>,
     previous: Option<&str>,
-    docs: &[Arc<Doc>],
+    docs: &[&Doc],
     snapshot: &Snapshot,
 ) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"count\":");
@@ -296,7 +299,7 @@ fn write_page(
 
 /// A page's size in bytes, rounded up, so the body is not reallocated while
 /// it is written.
-fn page_capacity(docs: &[Arc<Doc>], next: &Option<String>, previous: &Option<String>) -> usize {
+fn page_capacity(docs: &[&Doc], next: &Option<String>, previous: &Option<String>) -> usize {
     // Per product: stock digits, the in_stock flag and a comma. The URLs
     // are percent-encoded by `page_url`, so JSON rarely escapes anything.
     let products: usize = docs
@@ -789,6 +792,66 @@ mod tests {
     use crate::catalog::generate::{self, Seq};
     use crate::catalog::index::CatalogIndex;
     use crate::store::Store;
+
+    /// The page URLs as they were built before they shared one prefix.
+    fn reference_page_url(req: &HttpRequest, page: usize) -> String {
+        let info = req.connection_info();
+        let pairs: Vec<(String, String)> =
+            web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+                .map(|q| q.into_inner())
+                .unwrap_or_default();
+        let encode = |text: &str| {
+            let mut out = String::new();
+            for b in text.bytes() {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    out.push(b as char);
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            out
+        };
+        let mut query: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k != "page")
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        query.push(format!("page={page}"));
+        format!(
+            "{}://{}{}/?{}",
+            info.scheme(),
+            info.host(),
+            req.path().trim_end_matches('/'),
+            query.join("&")
+        )
+    }
+
+    #[test]
+    fn page_urls_keep_the_other_parameters_re_encoded_in_order() {
+        let queries = [
+            "",
+            "page=2",
+            "ordering=-price&page=3&category=kitchen",
+            "search=caf%C3%A9+mug&page_size=2&page=2&page=9",
+            "x&=y&a=%zz&b=%E2%9C%93&c=a%26b%3Dc&d=+&e=%2B&page",
+            "search=%FF%FE&sp%20ace=1",
+        ];
+        for query in queries {
+            for host in ["shop.example.com", "127.0.0.1:8080"] {
+                let req = actix_web::test::TestRequest::with_uri(&format!("/api/products?{query}"))
+                    .insert_header(("host", host))
+                    .to_http_request();
+                let prefix = page_url_prefix(&req);
+                for page in [1, 2, 10, usize::MAX] {
+                    assert_eq!(
+                        format!("{prefix}{page}"),
+                        reference_page_url(&req, page),
+                        "{query}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_written_page_is_the_serialised_product_page() {
