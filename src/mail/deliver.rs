@@ -68,23 +68,62 @@ impl Deliverer {
         Ok(Self { transport, from })
     }
 
-    pub(crate) async fn deliver(&self, id: u64, entry: &OutboxEntry) -> Result<(), MailError> {
-        let message = build_message(id, entry, &self.from)?;
+    /// Delivers a batch of entries and returns one outcome per entry, in
+    /// order. Over SMTP each message is its own conversation; as files, the
+    /// whole batch shares its syncs (see `write_emls`), which is what keeps
+    /// a checkout storm's confirmations from costing two fsyncs each.
+    pub(crate) async fn deliver_all(
+        &self,
+        batch: &[(u64, OutboxEntry)],
+    ) -> Vec<Result<(), MailError>> {
         match &self.transport {
             Transport::Smtp { transport, host } => {
-                transport.send(message).await.map_err(|e| MailError::Smtp {
-                    host: host.clone(),
-                    reason: e.to_string(),
-                })?;
-                Ok(())
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for (id, entry) in batch {
+                    let outcome =
+                        match build_message(*id, entry, &self.from) {
+                            Ok(message) => transport.send(message).await.map(drop).map_err(|e| {
+                                MailError::Smtp {
+                                    host: host.clone(),
+                                    reason: e.to_string(),
+                                }
+                            }),
+                            Err(e) => Err(e),
+                        };
+                    outcomes.push(outcome);
+                }
+                outcomes
             }
             Transport::Files { dir } => {
+                let mut outcomes: Vec<Result<(), MailError>> = Vec::with_capacity(batch.len());
+                let mut files = Vec::with_capacity(batch.len());
+                for (id, entry) in batch {
+                    match build_message(*id, entry, &self.from) {
+                        Ok(message) => {
+                            files.push((*id, message.formatted()));
+                            outcomes.push(Ok(()));
+                        }
+                        Err(e) => outcomes.push(Err(e)),
+                    }
+                }
+                if files.is_empty() {
+                    return outcomes;
+                }
                 let dir = dir.clone();
-                let bytes = message.formatted();
-                actix_web::rt::task::spawn_blocking(move || write_eml(&dir, id, &bytes))
+                let written = actix_web::rt::task::spawn_blocking(move || write_emls(&dir, &files))
                     .await
-                    .map_err(|e| MailError::File(std::io::Error::other(e.to_string())))??;
-                Ok(())
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(|result| result);
+                if let Err(error) = written {
+                    // Which files made it is unknown: every message of the
+                    // batch is tried again (a duplicate keeps its name).
+                    let kind = error.kind();
+                    let text = error.to_string();
+                    for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+                        *outcome = Err(MailError::File(std::io::Error::new(kind, text.clone())));
+                    }
+                }
+                outcomes
             }
         }
     }
@@ -109,17 +148,27 @@ fn build_message(id: u64, entry: &OutboxEntry, from: &Mailbox) -> Result<Message
         .map_err(|e| MailError::Build(e.to_string()))
 }
 
-/// Writes `<dir>/<id>.eml` so that a crash leaves either no file or the whole
-/// file: write a hidden temp file, fsync it, rename, fsync the directory.
-fn write_eml(dir: &Path, id: u64, bytes: &[u8]) -> std::io::Result<()> {
-    let temp = dir.join(format!(".{id}.eml.tmp"));
-    let mut file = std::fs::File::create(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temp, dir.join(format!("{id}.eml")))?;
-    // The rename must be on disk before the caller deletes the outbox entry.
-    std::fs::File::open(dir)?.sync_all()
+/// Writes each `<dir>/<id>.eml` so that a crash leaves either no file or
+/// the whole file: hidden temp files first, made durable, then renamed into
+/// place, then the directory made durable, because the caller deletes the
+/// outbox entries once this returns. One sync of the file system covers
+/// every temp file of the batch where the platform has one (Linux
+/// `syncfs`); elsewhere each file is fsynced.
+fn write_emls(dir: &Path, files: &[(u64, Vec<u8>)]) -> std::io::Result<()> {
+    let temp = |id: u64| dir.join(format!(".{id}.eml.tmp"));
+    for (id, bytes) in files {
+        let mut file = std::fs::File::create(temp(*id))?;
+        file.write_all(bytes)?;
+        #[cfg(not(target_os = "linux"))]
+        file.sync_all()?;
+    }
+    let directory = std::fs::File::open(dir)?;
+    #[cfg(target_os = "linux")]
+    rustix::fs::syncfs(&directory)?;
+    for (id, _) in files {
+        std::fs::rename(temp(*id), dir.join(format!("{id}.eml")))?;
+    }
+    directory.sync_all()
 }
 
 /// `host:port` of an SMTP URL, for logs and errors; user and password dropped.

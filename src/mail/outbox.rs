@@ -121,10 +121,14 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a delivered message. Not flushed on purpose: if a crash undoes
-    /// the removal, the message is sent again, which the invariant allows.
-    pub(crate) fn remove_delivered_mail(&self, id: u64) -> Result<(), StoreError> {
-        self.trees.outbox_by_id.remove(outbox_key(id))?;
+    /// Removes delivered messages. Not flushed on purpose: if a crash undoes
+    /// the removal, the messages are sent again, which the invariant allows.
+    pub(crate) fn remove_delivered_mail(&self, ids: &[u64]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for id in ids {
+            batch.remove(&outbox_key(*id));
+        }
+        self.trees.outbox_by_id.apply_batch(batch)?;
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! The background sender: one task that delivers due outbox entries, one at a
-//! time, and sleeps until the next is due, the poll interval passes, someone
+//! The background sender: one task that delivers due outbox entries, in
+//! batches, and sleeps until the next is due, the poll interval passes, someone
 //! calls `Mailer::wake`, or the server stops.
 //!
 //! Before it sends anything it waits for a group-commit flush that started
@@ -43,6 +43,10 @@ impl Mailer {
         Ok(id)
     }
 }
+
+/// Messages handed to the transport at once; bounds the memory of a pass
+/// and how much a failed batch has to retry.
+const MAX_BATCH: usize = 256;
 
 /// The running sender, owned by the application; `stop` ends it.
 pub struct MailSender {
@@ -144,25 +148,29 @@ impl Worker {
         // the order written in its transaction) is on disk before any mail
         // about it leaves.
         self.store.durable().await?;
-        for (id, entry) in due {
-            let outcome = tokio::select! {
+        for batch in due.chunks(MAX_BATCH) {
+            let outcomes = tokio::select! {
                 _ = stop_requested(&mut self.stopped) => return Ok(Pass::Stopping),
-                outcome = self.deliverer.deliver(id, &entry) => outcome,
+                outcomes = self.deliverer.deliver_all(batch) => outcomes,
             };
-            match outcome {
-                Ok(()) => {
-                    self.store.remove_delivered_mail(id)?;
-                    tracing::info!(
-                        mail_id = id,
-                        attempts = entry.attempts + 1,
-                        "mail delivered"
-                    );
-                }
-                Err(error) => {
-                    let retry = self.record_failure(id, entry, &error)?;
-                    next_due = Some(next_due.map_or(retry, |d| d.min(retry)));
+            let mut delivered = Vec::with_capacity(batch.len());
+            for ((id, entry), outcome) in batch.iter().zip(outcomes) {
+                match outcome {
+                    Ok(()) => {
+                        delivered.push(*id);
+                        tracing::info!(
+                            mail_id = id,
+                            attempts = entry.attempts + 1,
+                            "mail delivered"
+                        );
+                    }
+                    Err(error) => {
+                        let retry = self.record_failure(*id, entry.clone(), &error)?;
+                        next_due = Some(next_due.map_or(retry, |d| d.min(retry)));
+                    }
                 }
             }
+            self.store.remove_delivered_mail(&delivered)?;
         }
         Ok(Pass::Done(next_due))
     }
