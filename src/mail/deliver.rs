@@ -2,9 +2,9 @@
 //! SMTP URL is configured, otherwise as an RFC 5322 `.eml` file under
 //! `<data_dir>/mail/sent/<id>.eml`.
 //!
-//! Both ways report success only when the message is out of our hands (the
-//! SMTP server accepted it with 250, or the file is fsynced and renamed into
-//! place), because the caller deletes the outbox entry on success.
+//! The caller deletes an outbox entry only once the message is out of our
+//! hands: the SMTP server accepted it with 250, or the file was renamed into
+//! place and a later `sync` made it durable.
 
 use super::outbox::OutboxEntry;
 use super::MailError;
@@ -69,9 +69,10 @@ impl Deliverer {
     }
 
     /// Delivers a batch of entries and returns one outcome per entry, in
-    /// order. Over SMTP each message is its own conversation; as files, the
-    /// whole batch shares its syncs (see `write_emls`), which is what keeps
-    /// a checkout storm's confirmations from costing two fsyncs each.
+    /// order. Over SMTP each message is its own conversation and is out of
+    /// our hands once it succeeded. As files, success means written and
+    /// renamed into place but not yet durable: the caller keeps the entries
+    /// until a later `sync` (see `needs_sync`), so many messages share one.
     pub(crate) async fn deliver_all(
         &self,
         batch: &[(u64, OutboxEntry)],
@@ -127,6 +128,26 @@ impl Deliverer {
             }
         }
     }
+
+    /// True when a successful delivery still needs `sync` before its
+    /// outbox entry may go (the .eml files).
+    pub(crate) fn needs_sync(&self) -> bool {
+        matches!(self.transport, Transport::Files { .. })
+    }
+
+    /// Makes the files of these delivered messages durable, names and
+    /// contents. On Linux one `syncfs` covers them all; elsewhere each
+    /// file is fsynced. Then the directory, for the renames.
+    pub(crate) async fn sync(&self, ids: Vec<u64>) -> Result<(), MailError> {
+        let Transport::Files { dir } = &self.transport else {
+            return Ok(());
+        };
+        let dir = dir.clone();
+        actix_web::rt::task::spawn_blocking(move || sync_emls(&dir, &ids))
+            .await
+            .map_err(|e| MailError::File(std::io::Error::other(e.to_string())))??;
+        Ok(())
+    }
 }
 
 /// The RFC 5322 message for an entry. Message-ID and Date derive from the
@@ -148,25 +169,32 @@ fn build_message(id: u64, entry: &OutboxEntry, from: &Mailbox) -> Result<Message
         .map_err(|e| MailError::Build(e.to_string()))
 }
 
-/// Writes each `<dir>/<id>.eml` so that a crash leaves either no file or
-/// the whole file: hidden temp files first, made durable, then renamed into
-/// place, then the directory made durable, because the caller deletes the
-/// outbox entries once this returns. One sync of the file system covers
-/// every temp file of the batch where the platform has one (Linux
-/// `syncfs`); elsewhere each file is fsynced.
+/// Writes each `<dir>/<id>.eml` whole: a hidden temp file, renamed into
+/// place, so a reader never sees half a message. Nothing is synced here
+/// (`sync_emls` does that for many files at once); until then the outbox
+/// keeps the entries, so after a crash they are written again under the
+/// same names.
 fn write_emls(dir: &Path, files: &[(u64, Vec<u8>)]) -> std::io::Result<()> {
-    let temp = |id: u64| dir.join(format!(".{id}.eml.tmp"));
     for (id, bytes) in files {
-        let mut file = std::fs::File::create(temp(*id))?;
+        let temp = dir.join(format!(".{id}.eml.tmp"));
+        let mut file = std::fs::File::create(&temp)?;
         file.write_all(bytes)?;
-        #[cfg(not(target_os = "linux"))]
-        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, dir.join(format!("{id}.eml")))?;
     }
+    Ok(())
+}
+
+fn sync_emls(dir: &Path, ids: &[u64]) -> std::io::Result<()> {
     let directory = std::fs::File::open(dir)?;
     #[cfg(target_os = "linux")]
-    rustix::fs::syncfs(&directory)?;
-    for (id, _) in files {
-        std::fs::rename(temp(*id), dir.join(format!("{id}.eml")))?;
+    {
+        let _ = ids;
+        rustix::fs::syncfs(&directory)?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    for id in ids {
+        std::fs::File::open(dir.join(format!("{id}.eml")))?.sync_all()?;
     }
     directory.sync_all()
 }
