@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{call, login, percentile, start_server, PASSWORD, STAFF};
+use common::{call, login, percentile, start_server, Server, PASSWORD, STAFF};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
@@ -30,6 +30,7 @@ async fn metric(client: &Client, base: &str, name: &str) -> f64 {
 }
 
 async fn scenario(
+    server: &Server,
     client: &Client,
     base: &str,
     name: &str,
@@ -39,6 +40,7 @@ async fn scenario(
 ) -> anyhow::Result<()> {
     let flushes_before = metric(client, base, "store_group_commit_flushes_total").await;
     let waiters_before = metric(client, base, "store_group_commit_waiters_total").await;
+    let cpu_before = server.cpu_seconds();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -90,11 +92,12 @@ async fn scenario(
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server.cpu_seconds() - cpu_before;
     latencies.sort();
     let flushes = metric(client, base, "store_group_commit_flushes_total").await - flushes_before;
     let waiters = metric(client, base, "store_group_commit_waiters_total").await - waiters_before;
     println!(
-        "| {name} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {errors} | {:.1} |",
+        "| {name} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {errors} | {:.1} | {:.2} ms |",
         latencies.len() as f64 / elapsed,
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
@@ -103,6 +106,11 @@ async fn scenario(
             waiters / flushes
         } else {
             0.0
+        },
+        if latencies.is_empty() {
+            0.0
+        } else {
+            cpu * 1e3 / latencies.len() as f64
         },
     );
     Ok(())
@@ -154,9 +162,10 @@ async fn main() -> anyhow::Result<()> {
         tokens.push(login(&client, &base, &username).await?);
     }
     println!("{SHOPPERS} shoppers, {seconds} s per scenario, release server on loopback, 2-core machine\n");
-    println!("| scenario | checkouts/s | p50 | p99 | p99.9 | errors | commits per flush |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| scenario | checkouts/s | p50 | p99 | p99.9 | errors | commits per flush | server CPU per checkout (with its add to cart) |");
+    println!("|---|---|---|---|---|---|---|---|");
     scenario(
+        &server,
         &client,
         &base,
         "(a) spread over 1,000 products",
@@ -166,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     scenario(
+        &server,
         &client,
         &base,
         "(b) one hot product, 100,000 units",

@@ -71,6 +71,10 @@ pub struct PlaceOrder {
 pub struct Placed {
     pub order: Order,
     pub cart: Cart,
+    /// The InventoryActors told to commit this order's units. A message
+    /// sent to them now is handled after that commit, so awaiting one
+    /// means the catalog shows the new stock (see `Shop::checkout`).
+    pub committed_in: Vec<Addr<InventoryActor>>,
 }
 
 /// One product that could not be had in the quantity asked.
@@ -204,6 +208,7 @@ impl CartActor {
                 Ok(Placed {
                     order,
                     cart: emptied,
+                    committed_in: reserved.into_iter().map(|(_, addr, _)| addr).collect(),
                 })
             }
             Ok(CheckoutCommit::Replayed {

@@ -2,9 +2,9 @@
 //! SMTP URL is configured, otherwise as an RFC 5322 `.eml` file under
 //! `<data_dir>/mail/sent/<id>.eml`.
 //!
-//! Both ways report success only when the message is out of our hands (the
-//! SMTP server accepted it with 250, or the file is fsynced and renamed into
-//! place), because the caller deletes the outbox entry on success.
+//! The caller deletes an outbox entry only once the message is out of our
+//! hands: the SMTP server accepted it with 250, or the file was renamed into
+//! place and a later `sync` made it durable.
 
 use super::outbox::OutboxEntry;
 use super::MailError;
@@ -68,25 +68,85 @@ impl Deliverer {
         Ok(Self { transport, from })
     }
 
-    pub(crate) async fn deliver(&self, id: u64, entry: &OutboxEntry) -> Result<(), MailError> {
-        let message = build_message(id, entry, &self.from)?;
+    /// Delivers a batch of entries and returns one outcome per entry, in
+    /// order. Over SMTP each message is its own conversation and is out of
+    /// our hands once it succeeded. As files, success means written and
+    /// renamed into place but not yet durable: the caller keeps the entries
+    /// until a later `sync` (see `needs_sync`), so many messages share one.
+    pub(crate) async fn deliver_all(
+        &self,
+        batch: &[(u64, OutboxEntry)],
+    ) -> Vec<Result<(), MailError>> {
         match &self.transport {
             Transport::Smtp { transport, host } => {
-                transport.send(message).await.map_err(|e| MailError::Smtp {
-                    host: host.clone(),
-                    reason: e.to_string(),
-                })?;
-                Ok(())
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for (id, entry) in batch {
+                    let outcome =
+                        match build_message(*id, entry, &self.from) {
+                            Ok(message) => transport.send(message).await.map(drop).map_err(|e| {
+                                MailError::Smtp {
+                                    host: host.clone(),
+                                    reason: e.to_string(),
+                                }
+                            }),
+                            Err(e) => Err(e),
+                        };
+                    outcomes.push(outcome);
+                }
+                outcomes
             }
             Transport::Files { dir } => {
+                let mut outcomes: Vec<Result<(), MailError>> = Vec::with_capacity(batch.len());
+                let mut files = Vec::with_capacity(batch.len());
+                for (id, entry) in batch {
+                    match build_message(*id, entry, &self.from) {
+                        Ok(message) => {
+                            files.push((*id, message.formatted()));
+                            outcomes.push(Ok(()));
+                        }
+                        Err(e) => outcomes.push(Err(e)),
+                    }
+                }
+                if files.is_empty() {
+                    return outcomes;
+                }
                 let dir = dir.clone();
-                let bytes = message.formatted();
-                actix_web::rt::task::spawn_blocking(move || write_eml(&dir, id, &bytes))
+                let written = actix_web::rt::task::spawn_blocking(move || write_emls(&dir, &files))
                     .await
-                    .map_err(|e| MailError::File(std::io::Error::other(e.to_string())))??;
-                Ok(())
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(|result| result);
+                if let Err(error) = written {
+                    // Which files made it is unknown: every message of the
+                    // batch is tried again (a duplicate keeps its name).
+                    let kind = error.kind();
+                    let text = error.to_string();
+                    for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+                        *outcome = Err(MailError::File(std::io::Error::new(kind, text.clone())));
+                    }
+                }
+                outcomes
             }
         }
+    }
+
+    /// True when a successful delivery still needs `sync` before its
+    /// outbox entry may go (the .eml files).
+    pub(crate) fn needs_sync(&self) -> bool {
+        matches!(self.transport, Transport::Files { .. })
+    }
+
+    /// Makes the files of these delivered messages durable, names and
+    /// contents. On Linux one `syncfs` covers them all; elsewhere each
+    /// file is fsynced. Then the directory, for the renames.
+    pub(crate) async fn sync(&self, ids: Vec<u64>) -> Result<(), MailError> {
+        let Transport::Files { dir } = &self.transport else {
+            return Ok(());
+        };
+        let dir = dir.clone();
+        actix_web::rt::task::spawn_blocking(move || sync_emls(&dir, &ids))
+            .await
+            .map_err(|e| MailError::File(std::io::Error::other(e.to_string())))??;
+        Ok(())
     }
 }
 
@@ -109,17 +169,34 @@ fn build_message(id: u64, entry: &OutboxEntry, from: &Mailbox) -> Result<Message
         .map_err(|e| MailError::Build(e.to_string()))
 }
 
-/// Writes `<dir>/<id>.eml` so that a crash leaves either no file or the whole
-/// file: write a hidden temp file, fsync it, rename, fsync the directory.
-fn write_eml(dir: &Path, id: u64, bytes: &[u8]) -> std::io::Result<()> {
-    let temp = dir.join(format!(".{id}.eml.tmp"));
-    let mut file = std::fs::File::create(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temp, dir.join(format!("{id}.eml")))?;
-    // The rename must be on disk before the caller deletes the outbox entry.
-    std::fs::File::open(dir)?.sync_all()
+/// Writes each `<dir>/<id>.eml` whole: a hidden temp file, renamed into
+/// place, so a reader never sees half a message. Nothing is synced here
+/// (`sync_emls` does that for many files at once); until then the outbox
+/// keeps the entries, so after a crash they are written again under the
+/// same names.
+fn write_emls(dir: &Path, files: &[(u64, Vec<u8>)]) -> std::io::Result<()> {
+    for (id, bytes) in files {
+        let temp = dir.join(format!(".{id}.eml.tmp"));
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        drop(file);
+        std::fs::rename(&temp, dir.join(format!("{id}.eml")))?;
+    }
+    Ok(())
+}
+
+fn sync_emls(dir: &Path, ids: &[u64]) -> std::io::Result<()> {
+    let directory = std::fs::File::open(dir)?;
+    #[cfg(target_os = "linux")]
+    {
+        let _ = ids;
+        rustix::fs::syncfs(&directory)?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    for id in ids {
+        std::fs::File::open(dir.join(format!("{id}.eml")))?.sync_all()?;
+    }
+    directory.sync_all()
 }
 
 /// `host:port` of an SMTP URL, for logs and errors; user and password dropped.

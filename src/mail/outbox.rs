@@ -12,6 +12,7 @@ use crate::domain::time::now_unix;
 use crate::store::{decode, encode, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
+use std::collections::HashSet;
 
 /// One message awaiting delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,13 +99,23 @@ impl Store {
 
     /// Every queued message, oldest id first.
     pub fn outbox(&self) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
+        self.outbox_except(&HashSet::new())
+    }
+
+    /// Every queued message but those in `skip` (left undecoded), oldest id first.
+    pub fn outbox_except(
+        &self,
+        skip: &HashSet<u64>,
+    ) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
         let mut entries = Vec::new();
         for item in self.trees.outbox_by_id.iter() {
             let (key, value) = item?;
             let id = <[u8; 8]>::try_from(key.as_ref())
                 .map(u64::from_be_bytes)
                 .map_err(|_| StoreError::Corrupt("outbox key is not 8 bytes".into()))?;
-            entries.push((id, decode(&value)?));
+            if !skip.contains(&id) {
+                entries.push((id, decode(&value)?));
+            }
         }
         Ok(entries)
     }
@@ -121,10 +132,14 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a delivered message. Not flushed on purpose: if a crash undoes
-    /// the removal, the message is sent again, which the invariant allows.
-    pub(crate) fn remove_delivered_mail(&self, id: u64) -> Result<(), StoreError> {
-        self.trees.outbox_by_id.remove(outbox_key(id))?;
+    /// Removes delivered messages. Not flushed on purpose: if a crash undoes
+    /// the removal, the messages are sent again, which the invariant allows.
+    pub(crate) fn remove_delivered_mail(&self, ids: &[u64]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for id in ids {
+            batch.remove(&outbox_key(*id));
+        }
+        self.trees.outbox_by_id.apply_batch(batch)?;
         Ok(())
     }
 }

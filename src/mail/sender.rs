@@ -1,5 +1,5 @@
-//! The background sender: one task that delivers due outbox entries, one at a
-//! time, and sleeps until the next is due, the poll interval passes, someone
+//! The background sender: one task that delivers due outbox entries, in
+//! batches, and sleeps until the next is due, the poll interval passes, someone
 //! calls `Mailer::wake`, or the server stops.
 //!
 //! Before it sends anything it waits for a group-commit flush that started
@@ -7,6 +7,11 @@
 //! could still undo. An entry is removed only after its delivery succeeded; a
 //! failure bumps `attempts`, keeps the error and schedules the next try with
 //! exponential backoff, and the entry is never dropped for failing.
+//!
+//! Files written without SMTP are made durable in groups: their entries
+//! wait in `unsynced` (and are skipped by later passes) until one sync
+//! covers them, which happens when no wake is pending or `SYNC_EVERY` has
+//! passed, so a checkout storm pays one sync per interval, not one per mail.
 
 use super::deliver::Deliverer;
 use super::outbox::{backoff, is_due, retry_at, truncate_error, OutboxEntry};
@@ -14,9 +19,11 @@ use super::{now_ms, MailError, MailMessage};
 use crate::config::MailSettings;
 use crate::store::Store;
 use actix_web::rt::task::JoinHandle;
+use futures_util::FutureExt;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 /// A cheap, cloneable handle for code that queues mail.
@@ -44,6 +51,14 @@ impl Mailer {
     }
 }
 
+/// Messages handed to the transport at once; bounds the memory of a pass
+/// and how much a failed batch has to retry.
+const MAX_BATCH: usize = 256;
+
+/// The longest a written .eml file waits for the sync that lets its outbox
+/// entry go, while new mail keeps arriving.
+const SYNC_EVERY: Duration = Duration::from_millis(200);
+
 /// The running sender, owned by the application; `stop` ends it.
 pub struct MailSender {
     shutdown: watch::Sender<bool>,
@@ -66,6 +81,8 @@ impl MailSender {
             deliverer,
             wake: wake.clone(),
             stopped,
+            unsynced: Vec::new(),
+            unsynced_since: None,
             retry_base: settings.retry_base,
             retry_max: settings.retry_max.max(settings.retry_base),
             poll_interval: settings.poll_interval,
@@ -89,6 +106,9 @@ struct Worker {
     deliverer: Deliverer,
     wake: Arc<Notify>,
     stopped: watch::Receiver<bool>,
+    /// Delivered as files, not yet synced: (id, attempts so far).
+    unsynced: Vec<(u64, u32)>,
+    unsynced_since: Option<Instant>,
     retry_base: Duration,
     retry_max: Duration,
     poll_interval: Duration,
@@ -114,6 +134,21 @@ impl Worker {
                     None
                 }
             };
+            if !self.unsynced.is_empty() {
+                // A pending wake means more mail is due at once: keep
+                // writing, and sync when the storm pauses or the interval
+                // is up.
+                let woken = self.wake.notified().now_or_never().is_some();
+                let overdue = self
+                    .unsynced_since
+                    .is_some_and(|since| since.elapsed() >= SYNC_EVERY);
+                if !woken || overdue {
+                    self.sync_delivered().await;
+                }
+                if woken {
+                    continue;
+                }
+            }
             let mut sleep_for = self.poll_interval;
             if let Some(due) = next_due {
                 let until_due = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
@@ -125,15 +160,47 @@ impl Worker {
                 _ = actix_web::rt::time::sleep(sleep_for) => {}
             }
         }
+        // Whatever is written gets its sync now rather than a second
+        // delivery after the next start.
+        self.sync_delivered().await;
         tracing::debug!("mail sender stopped");
+    }
+
+    /// Syncs the files delivered since the last sync and lets their
+    /// entries go. On failure they stay queued and are written again.
+    async fn sync_delivered(&mut self) {
+        if self.unsynced.is_empty() {
+            return;
+        }
+        let delivered = std::mem::take(&mut self.unsynced);
+        self.unsynced_since = None;
+        let ids: Vec<u64> = delivered.iter().map(|(id, _)| *id).collect();
+        let synced = match self.deliverer.sync(ids.clone()).await {
+            Ok(()) => self
+                .store
+                .remove_delivered_mail(&ids)
+                .map_err(MailError::from),
+            Err(e) => Err(e),
+        };
+        match synced {
+            Ok(()) => {
+                for (id, attempts) in delivered {
+                    tracing::info!(mail_id = id, attempts = attempts + 1, "mail delivered");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, mails = ids.len(), "syncing delivered mail failed; it will be written again")
+            }
+        }
     }
 
     /// Delivers every entry that is due now.
     async fn pass(&mut self) -> Result<Pass, MailError> {
         let now = now_ms();
+        let unsynced: HashSet<u64> = self.unsynced.iter().map(|(id, _)| *id).collect();
         let (due, waiting): (Vec<_>, Vec<_>) = self
             .store
-            .outbox()?
+            .outbox_except(&unsynced)?
             .into_iter()
             .partition(|(_, entry)| is_due(entry, now));
         let mut next_due = waiting.iter().map(|(_, e)| e.next_attempt_at_ms).min();
@@ -144,24 +211,34 @@ impl Worker {
         // the order written in its transaction) is on disk before any mail
         // about it leaves.
         self.store.durable().await?;
-        for (id, entry) in due {
-            let outcome = tokio::select! {
+        for batch in due.chunks(MAX_BATCH) {
+            let outcomes = tokio::select! {
                 _ = stop_requested(&mut self.stopped) => return Ok(Pass::Stopping),
-                outcome = self.deliverer.deliver(id, &entry) => outcome,
+                outcomes = self.deliverer.deliver_all(batch) => outcomes,
             };
-            match outcome {
-                Ok(()) => {
-                    self.store.remove_delivered_mail(id)?;
-                    tracing::info!(
-                        mail_id = id,
-                        attempts = entry.attempts + 1,
-                        "mail delivered"
-                    );
+            let mut delivered = Vec::with_capacity(batch.len());
+            for ((id, entry), outcome) in batch.iter().zip(outcomes) {
+                match outcome {
+                    Ok(()) if self.deliverer.needs_sync() => {
+                        self.unsynced.push((*id, entry.attempts));
+                        self.unsynced_since.get_or_insert_with(Instant::now);
+                    }
+                    Ok(()) => {
+                        delivered.push(*id);
+                        tracing::info!(
+                            mail_id = id,
+                            attempts = entry.attempts + 1,
+                            "mail delivered"
+                        );
+                    }
+                    Err(error) => {
+                        let retry = self.record_failure(*id, entry.clone(), &error)?;
+                        next_due = Some(next_due.map_or(retry, |d| d.min(retry)));
+                    }
                 }
-                Err(error) => {
-                    let retry = self.record_failure(id, entry, &error)?;
-                    next_due = Some(next_due.map_or(retry, |d| d.min(retry)));
-                }
+            }
+            if !delivered.is_empty() {
+                self.store.remove_delivered_mail(&delivered)?;
             }
         }
         Ok(Pass::Done(next_due))

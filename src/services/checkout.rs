@@ -7,6 +7,7 @@ use super::orders::OrderView;
 use super::{Shop, ShopError};
 use crate::actors::cart::{CheckoutError, GetCart, PlaceOrder, Placed};
 use crate::actors::hub::{Event, Publish};
+use crate::actors::inventory::Level;
 use crate::actors::registry::{ask, Lookup, DELIVERY_ATTEMPTS};
 use crate::auth::Identity;
 use crate::domain::account::User;
@@ -77,7 +78,13 @@ impl Shop {
             }
             Err(other) => return Err(other.into()),
         };
-        self.store.durable().await?;
+        // Answer only once the order is on disk and every product's
+        // InventoryActor has applied the sale, so a client that reads the
+        // product after our 201 sees the stock this order took.
+        let settled =
+            futures_util::future::join_all(placed.committed_in.iter().map(|addr| addr.send(Level)));
+        let (durable, _) = futures_util::future::join(self.store.durable(), settled).await;
+        durable?;
         self.hub.do_send(Publish(Event::OrderCreated {
             owner: placed.order.user_id,
             payload: serde_json::to_value(OrderView::new(&placed.order)).unwrap_or_default(),

@@ -476,3 +476,60 @@ async fn a_checkout_leaves_an_order_confirmation_for_the_shopper() {
         "{text}"
     );
 }
+
+#[actix_web::test]
+async fn a_backlog_larger_than_a_batch_leaves_one_file_each_and_a_bad_address_only_holds_its_own_mail(
+) {
+    crate::helpers::init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_when_free(dir.path());
+    let mut ids = Vec::new();
+    // More than one batch of the sender (256), queued before it starts.
+    for n in 0..300 {
+        let mut message = confirmation();
+        message.subject = format!("Order {n}");
+        ids.push(store.enqueue_mail(&message).unwrap());
+    }
+    let mut bad = confirmation();
+    bad.to = "not an address".into();
+    let bad_id = store.enqueue_mail(&bad).unwrap();
+    store.durable().await.unwrap();
+    drop(store);
+
+    let mut settings = test_settings(dir.path());
+    fast_mail(&mut settings);
+    let app = build_when_free(&settings).await;
+    let (handle, store) = (app.handle(), app.store());
+    let running = actix_web::rt::spawn(app.run_until_stopped());
+    eventually("every good message to leave the outbox", || {
+        ids.iter()
+            .all(|id| entry(&store, *id).is_none())
+            .then_some(())
+    })
+    .await;
+    for (n, id) in ids.iter().enumerate() {
+        let raw = std::fs::read_to_string(eml_path(dir.path(), *id)).expect("an .eml per message");
+        assert!(raw.contains(&format!("Subject: Order {n}")), "{id}: {raw}");
+    }
+    let held = eventually("the bad address to be recorded", || {
+        entry(&store, bad_id).filter(|e| e.attempts >= 1)
+    })
+    .await;
+    assert!(
+        held.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("not an address"),
+        "{held:?}"
+    );
+    assert!(!eml_path(dir.path(), bad_id).exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("mail").join("sent"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temp files left: {leftovers:?}");
+    drop(store);
+    handle.stop(true).await;
+    running.await.unwrap().unwrap();
+}
