@@ -357,7 +357,8 @@ impl Handler<ChangeCart> for CartActor {
         let may_start = !matches!(msg.0, CartChange::Merge { .. });
         let mut next = self.cart.clone();
         next.apply(msg.0, now_unix())?;
-        self.store.save_cart(&next, may_start)?;
+        let starts = may_start && self.cart.lines.is_empty() && !next.lines.is_empty();
+        self.store.save_cart(&next, starts)?;
         self.cart = next.clone();
         Ok(next)
     }

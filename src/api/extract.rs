@@ -8,7 +8,7 @@ use crate::auth::{AuthError, Identity};
 use crate::domain::FieldErrors;
 use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -149,7 +149,14 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The caller a middleware already authenticated from this request's
+/// bearer token (the rate limiter does, for throttled routes).
+pub(crate) struct Authenticated(pub Identity);
+
 fn authenticate(req: &HttpRequest) -> Result<Identity, ApiError> {
+    if let Some(Authenticated(identity)) = req.extensions().get::<Authenticated>() {
+        return Ok(identity.clone());
+    }
     let token = bearer_token(req).ok_or(AuthError::Missing)?;
     Ok(state(req)?.accounts.authenticate(token)?)
 }

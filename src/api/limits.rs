@@ -8,12 +8,13 @@
 //! for a throttle, and memory stays bounded by sweeping expired windows.
 
 use super::error::ApiError;
-use super::extract::{bearer_token, client_address};
+use super::extract::{bearer_token, client_address, Authenticated};
 use super::AppState;
 use crate::config::{Rate, RateLimits};
 use actix_web::dev::ServiceRequest;
 use actix_web::http::Method;
 use actix_web::web;
+use actix_web::HttpMessage;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -92,6 +93,11 @@ impl RateLimiter {
         }
     }
 
+    /// Whether requests of `group` are counted at all.
+    fn limits(&self, group: Group) -> bool {
+        group.rate(&self.limits).is_some()
+    }
+
     /// Counts one request of `group` from `address` (and `user`);
     /// `Err(retry_after)` when either budget is spent. A refused request
     /// does not count, so a client that waits `retry_after` gets through.
@@ -146,11 +152,19 @@ pub fn check(req: &ServiceRequest) -> Result<(), ApiError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Ok(());
     };
+    if !state.limiter.limits(group) {
+        return Ok(());
+    }
     let address = client_address(req.request(), state.settings.trust_proxy);
-    // Only a valid token names a user; an invalid one is refused by the handler.
-    let user = bearer_token(req.request())
-        .and_then(|token| state.accounts.authenticate(token).ok())
-        .map(|identity| identity.user.id.0);
+    // Only a valid token names a user; an invalid one is refused by the
+    // handler. A valid one is kept for the handler's extractor, so the
+    // request is not authenticated twice.
+    let identity =
+        bearer_token(req.request()).and_then(|token| state.accounts.authenticate(token).ok());
+    let user = identity.as_ref().map(|identity| identity.user.id.0);
+    if let Some(identity) = identity {
+        req.extensions_mut().insert(Authenticated(identity));
+    }
     state
         .limiter
         .admit(group, &address, user)

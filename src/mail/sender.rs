@@ -55,6 +55,10 @@ impl Mailer {
 /// and how much a failed batch has to retry.
 const MAX_BATCH: usize = 256;
 
+/// Passes start at most this often while wakes keep coming: each pass
+/// reads the outbox and waits for a flush, whatever it carries.
+const MIN_PASS_GAP: Duration = Duration::from_millis(25);
+
 /// The longest a written .eml file waits for the sync that lets its outbox
 /// entry go, while new mail keeps arriving.
 const SYNC_EVERY: Duration = Duration::from_millis(200);
@@ -125,6 +129,7 @@ impl Worker {
     async fn run(mut self) {
         tracing::debug!("mail sender started");
         loop {
+            let started = Instant::now();
             let next_due = match self.pass().await {
                 Ok(Pass::Done(next_due)) => next_due,
                 Ok(Pass::Stopping) => break,
@@ -146,6 +151,9 @@ impl Worker {
                     self.sync_delivered().await;
                 }
                 if woken {
+                    if self.gather(started).await {
+                        break;
+                    }
                     continue;
                 }
             }
@@ -156,7 +164,11 @@ impl Worker {
             }
             tokio::select! {
                 _ = stop_requested(&mut self.stopped) => break,
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => {
+                    if self.gather(started).await {
+                        break;
+                    }
+                }
                 _ = actix_web::rt::time::sleep(sleep_for) => {}
             }
         }
@@ -164,6 +176,21 @@ impl Worker {
         // delivery after the next start.
         self.sync_delivered().await;
         tracing::debug!("mail sender stopped");
+    }
+
+    /// Waits out what is left of `MIN_PASS_GAP` since the last pass
+    /// `started`, so a stream of wakes (a checkout storm) is served by
+    /// passes that each carry a batch, not by a pass per message. True when
+    /// a stop came meanwhile.
+    async fn gather(&mut self, started: Instant) -> bool {
+        let rest = MIN_PASS_GAP.saturating_sub(started.elapsed());
+        if rest.is_zero() {
+            return false;
+        }
+        tokio::select! {
+            _ = stop_requested(&mut self.stopped) => true,
+            _ = actix_web::rt::time::sleep(rest) => false,
+        }
     }
 
     /// Syncs the files delivered since the last sync and lets their

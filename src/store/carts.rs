@@ -18,24 +18,23 @@ impl Store {
             .transpose()
     }
 
-    /// Writes a cart; callers await `durable()` before acknowledging. A
-    /// cart that goes from empty to holding something counts as a cart
-    /// started in the same transaction (the analytics' conversion rate),
-    /// unless `may_start` is false (its lines were counted in another cart).
-    pub fn save_cart(&self, cart: &Cart, may_start: bool) -> Result<(), StoreError> {
+    /// Writes a cart; callers await `durable()` before acknowledging. When
+    /// `starts` (the cart goes from empty to holding something, and its
+    /// lines were not counted in another cart) the write also counts a cart
+    /// started, in the same transaction (the analytics' conversion rate).
+    /// The caller, the cart's only writer, knows what the cart held before.
+    pub fn save_cart(&self, cart: &Cart, starts: bool) -> Result<(), StoreError> {
         let bytes = encode(cart)?;
         let key = cart.id.to_key();
-        let now = now_unix();
         let t = &self.trees;
+        if !starts {
+            t.carts_by_id.insert(key, bytes)?;
+            return Ok(());
+        }
+        let now = now_unix();
         from_tx(
             (&t.carts_by_id, &t.stats_by_day).transaction(|(carts, stats)| {
-                let was_empty = match carts.get(key)? {
-                    Some(old) => decode::<Cart>(&old).or_else(abort)?.lines.is_empty(),
-                    None => true,
-                };
-                if may_start && was_empty && !cart.lines.is_empty() {
-                    record_cart_started(stats, now)?.or_else(abort)?;
-                }
+                record_cart_started(stats, now)?.or_else(abort)?;
                 carts.insert(&key, bytes.as_slice())?;
                 Ok(())
             }),
