@@ -16,6 +16,7 @@ use crate::payments::Providers;
 use crate::services::dashboard::Dashboard;
 use crate::services::Shop;
 use crate::store::Store;
+use crate::telemetry;
 use actix::{Actor, Arbiter};
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -205,7 +206,7 @@ impl Application {
                         Ok(res)
                     }
                 })
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<telemetry::RequestSpan>::new())
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
         })
         // Slow or silent clients must not hold connections (slowloris):
