@@ -152,6 +152,10 @@ pub struct Snapshot {
     docs: Vec<Option<Arc<Doc>>>,
     /// `FilterKey` of each doc number (dead slots have `live == false`).
     keys: Arc<Vec<FilterKey>>,
+    /// The live and active doc numbers: what a shopper's search is
+    /// intersected with, 12.5 KiB per 100,000 products where reading the
+    /// filter key of each match missed the cache every time.
+    active: Arc<Bits>,
     /// Position of each doc number in each stored ordering (see `rank_of`),
     /// so a search can sort its few matches instead of walking everything.
     ranks: [Arc<Vec<u32>>; 4],
@@ -208,6 +212,7 @@ fn rank_slot(order: SortOrder) -> usize {
 }
 
 /// A set of doc numbers as a bitmap, sized to the snapshot.
+#[derive(Debug, Default, Clone)]
 struct Bits(Vec<u64>);
 
 impl Bits {
@@ -231,7 +236,16 @@ impl Bits {
     }
     /// The set doc numbers, ascending.
     fn ones(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.iter().enumerate().flat_map(|(i, &word)| {
+        Self::ones_of(self.0.iter().copied())
+    }
+
+    /// The doc numbers set in both, ascending.
+    fn ones_and<'a>(&'a self, other: &'a Bits) -> impl Iterator<Item = u32> + 'a {
+        Self::ones_of(self.0.iter().zip(&other.0).map(|(a, b)| a & b))
+    }
+
+    fn ones_of(words: impl Iterator<Item = u64>) -> impl Iterator<Item = u32> {
+        words.enumerate().flat_map(|(i, word)| {
             let mut rest = word;
             std::iter::from_fn(move || {
                 if rest == 0 {
@@ -384,31 +398,46 @@ impl Snapshot {
         };
         let end = q.offset.saturating_add(q.limit);
         if let Some((all, name)) = &search {
-            let mut matches: Vec<u32> = all.ones().filter(|&n| keep(n)).collect();
-            let count = matches.len();
-            let rank = |n: &u32| -> (bool, u32) {
+            // Each match's sort key is read once (ranks are unique per live
+            // doc, so sorting the pairs orders as the keys alone would).
+            let rank = |n: u32| -> u64 {
                 let at = |order: SortOrder| {
                     self.ranks[rank_slot(order)]
-                        .get(*n as usize)
+                        .get(n as usize)
                         .copied()
                         .unwrap_or(u32::MAX)
                 };
                 match q.ordering {
                     // Ranked: names holding every word first, then the rest, each by name.
-                    None => (!name.get(*n), at(SortOrder::Name)),
-                    Some(SortOrder::PriceDesc) => (false, u32::MAX - at(SortOrder::Price)),
-                    Some(order) => (false, at(order)),
+                    None => u64::from(!name.get(n)) << 32 | u64::from(at(SortOrder::Name)),
+                    Some(SortOrder::PriceDesc) => u64::from(u32::MAX - at(SortOrder::Price)),
+                    Some(order) => u64::from(at(order)),
                 }
             };
+            let only_active = !q.include_inactive
+                && q.category.is_none()
+                && q.brand.is_none()
+                && q.min_price.is_none()
+                && q.max_price.is_none()
+                && !q.in_stock;
+            let mut matches: Vec<(u64, u32)> = if only_active {
+                all.ones_and(&self.active).map(|n| (rank(n), n)).collect()
+            } else {
+                all.ones()
+                    .filter(|&n| keep(n))
+                    .map(|n| (rank(n), n))
+                    .collect()
+            };
+            let count = matches.len();
             if end < matches.len() {
-                matches.select_nth_unstable_by_key(end, rank);
+                matches.select_nth_unstable(end);
                 matches.truncate(end);
             }
-            matches.sort_unstable_by_key(rank);
+            matches.sort_unstable();
             let page = matches
                 .iter()
                 .skip(q.offset)
-                .filter_map(|&n| self.doc(n).map(Arc::as_ref))
+                .filter_map(|&(_, n)| self.doc(n).map(Arc::as_ref))
                 .collect();
             return (count, page);
         }
@@ -726,6 +755,13 @@ impl Snapshot {
                 b.active += usize::from(p.is_active);
             }
         }
+        let mut active = Bits::new(keys.len());
+        for (n, key) in (0u32..).zip(&keys) {
+            if key.live && key.active {
+                active.set(n);
+            }
+        }
+        self.active = Arc::new(active);
         self.keys = Arc::new(keys);
         self.category_counts = categories;
         self.brand_counts = brands;
