@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p storefront-bench -- all [--json]
 //! cargo run --release -p storefront-bench -- detail|listing|search|cart|checkout|flash-sale|login|ws
+//! cargo run --release -p storefront-bench -- reads   # baseline, detail, listing, search
 //! cargo run --release -p storefront-bench -- crashloop --rounds 100
 //! ```
 
@@ -65,6 +66,9 @@ enum Command {
     Listing(LoadArgs),
     /// Full-text search.
     Search(LoadArgs),
+    /// The read scenarios (detail, listing, search) and the baseline on one
+    /// seeded shop, without shoppers.
+    Reads(LoadArgs),
     /// Login (argon2 verify) of every shopper.
     Login(LoadArgs),
     /// Add to cart.
@@ -97,6 +101,7 @@ enum Which {
     Detail,
     Listing,
     Search,
+    Reads,
     Login,
     Cart,
     Checkout,
@@ -131,6 +136,7 @@ async fn main() {
         Command::Detail(a) => load(Which::Detail, a).await,
         Command::Listing(a) => load(Which::Listing, a).await,
         Command::Search(a) => load(Which::Search, a).await,
+        Command::Reads(a) => load(Which::Reads, a).await,
         Command::Login(a) => load(Which::Login, a).await,
         Command::Cart(a) => load(Which::Cart, a).await,
         Command::Checkout(a) => load(Which::Checkout, a).await,
@@ -172,15 +178,23 @@ async fn load(which: Which, args: LoadArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
     let mut read_rows = Vec::new();
-    let is = |w: Which| which == Which::All || which == w;
+    let is = |w: Which| {
+        which == Which::All
+            || which == w
+            || (which == Which::Reads
+                && matches!(w, Which::Detail | Which::Listing | Which::Search))
+    };
 
-    let baseline =
-        if is(Which::Baseline) || matches!(which, Which::Detail | Which::Listing | Which::Search) {
-            eprintln!("baseline: bare actix-web handler...");
-            scenarios::bare_baseline(&bins, &opts).await?
-        } else {
-            None
-        };
+    let baseline = if is(Which::Baseline)
+        || matches!(
+            which,
+            Which::Detail | Which::Listing | Which::Search | Which::Reads
+        ) {
+        eprintln!("baseline: bare actix-web handler...");
+        scenarios::bare_baseline(&bins, &opts).await?
+    } else {
+        None
+    };
     if let Some(row) = &baseline {
         rows.push(row.clone());
     }
@@ -188,7 +202,7 @@ async fn load(which: Which, args: LoadArgs) -> anyhow::Result<()> {
         let needs_products = !matches!(which, Which::Login | Which::Ws | Which::FlashSale);
         let products = if needs_products { opts.products } else { 0 };
         let users = match which {
-            Which::Detail | Which::Listing | Which::Search => 0,
+            Which::Detail | Which::Listing | Which::Search | Which::Reads => 0,
             Which::Cart | Which::Checkout => opts.connections,
             Which::Ws => opts.ws_sessions,
             _ => opts.users,

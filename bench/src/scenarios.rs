@@ -11,6 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
 use serde_json::json;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -170,6 +171,42 @@ async fn get_raw(api: &Api, path: &str) -> Outcome {
     }
 }
 
+/// Runs a throughput scenario and notes the CPU time per request of the
+/// server and of this load generator (both share the machine's cores) over
+/// the measured part: other load on the machine disturbs these less than
+/// requests/s. The warm-up is left out by reading the times when it ends.
+async fn with_server_cpu(
+    server: &Server,
+    warmup: Duration,
+    scenario: impl Future<Output = Row>,
+) -> Row {
+    let times = || {
+        let client = server::cpu_seconds(std::process::id())?;
+        Some((server.cpu_seconds()?, client))
+    };
+    let at_start = async {
+        tokio::time::sleep(warmup).await;
+        times()
+    };
+    let (mut row, start) = tokio::join!(scenario, at_start);
+    if let (Some(start), Some(end)) = (start, times()) {
+        if row.requests > 0 {
+            let per_request = |a: f64, b: f64| (b - a) * 1e6 / row.requests as f64;
+            let note = format!(
+                "CPU per request: server {:.0} µs, load generator {:.0} µs",
+                per_request(start.0, end.0),
+                per_request(start.1, end.1)
+            );
+            row.notes = if row.notes.is_empty() {
+                note
+            } else {
+                format!("{}; {note}", row.notes)
+            };
+        }
+    }
+    row
+}
+
 fn rng_for(worker: usize, iteration: u64) -> StdRng {
     StdRng::seed_from_u64((worker as u64) << 40 ^ iteration)
 }
@@ -181,7 +218,7 @@ pub async fn bare_baseline(bins: &Binaries, opts: &Options) -> anyhow::Result<Op
         return Ok(None);
     };
     let api = Api::new(&bare.base, opts.connections * 2, Duration::from_secs(30))?;
-    let row = drive(
+    let run = drive(
         "bare actix-web handler (baseline)",
         opts.connections,
         opts.warmup,
@@ -190,19 +227,20 @@ pub async fn bare_baseline(bins: &Binaries, opts: &Options) -> anyhow::Result<Op
             let api = api.clone();
             async move { get_raw(&api, "/").await }
         },
-    )
-    .await;
+    );
+    let row = with_server_cpu(&bare, opts.warmup, run).await;
     drop(bare);
     Ok(Some(row))
 }
 
 pub async fn product_detail(shop: &Shop, opts: &Options) -> Row {
     let (api, products) = (shop.api.clone(), shop.products.clone());
-    drive(
-        &format!(
-            "product detail (GET /api/products/{{id}}/ of {})",
-            products.len()
-        ),
+    let name = format!(
+        "product detail (GET /api/products/{{id}}/ of {})",
+        products.len()
+    );
+    let run = drive(
+        &name,
         opts.connections,
         opts.warmup,
         opts.duration,
@@ -213,13 +251,13 @@ pub async fn product_detail(shop: &Shop, opts: &Options) -> Row {
                 get_raw(&api, &format!("/api/products/{id}/")).await
             }
         },
-    )
-    .await
+    );
+    with_server_cpu(&shop.server, opts.warmup, run).await
 }
 
 pub async fn listing(shop: &Shop, opts: &Options) -> Row {
     let api = shop.api.clone();
-    drive(
+    let run = drive(
         "listing (category filter or all, 4 orderings, pages 1-20)",
         opts.connections,
         opts.warmup,
@@ -240,13 +278,13 @@ pub async fn listing(shop: &Shop, opts: &Options) -> Row {
                 get_raw(&api, &path).await
             }
         },
-    )
-    .await
+    );
+    with_server_cpu(&shop.server, opts.warmup, run).await
 }
 
 pub async fn search(shop: &Shop, opts: &Options) -> Row {
     let api = shop.api.clone();
-    drive(
+    let run = drive(
         "search (one or two words over 100k products)",
         opts.connections,
         opts.warmup,
@@ -270,8 +308,8 @@ pub async fn search(shop: &Shop, opts: &Options) -> Row {
                 get_raw(&api, &format!("/api/products/?search={q}")).await
             }
         },
-    )
-    .await
+    );
+    with_server_cpu(&shop.server, opts.warmup, run).await
 }
 
 /// Each worker is one shopper adding products from its own window of 150

@@ -95,6 +95,11 @@ impl Server {
             .ok()
     }
 
+    /// CPU time the process used so far, user and system, all threads.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds(self.pid())
+    }
+
     /// What the server wrote on stderr so far (for start-up problems).
     pub fn stderr_so_far(&self) -> String {
         self.stderr.try_iter().collect::<Vec<_>>().join("\n")
@@ -109,6 +114,16 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill_9();
     }
+}
+
+/// CPU time process `pid` used so far, user and system, all threads
+/// (Linux; /proc counts it in USER_HZ, 100 per second).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
 /// Runs `storefront create-admin` on a stopped data dir.

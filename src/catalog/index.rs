@@ -10,7 +10,13 @@
 //! - Stock is not part of the snapshot's structure: each document holds an
 //!   `Arc<AtomicI64>` shared by every snapshot, so `publish_stock` is one
 //!   atomic store and never rebuilds anything.
+//! - A document's pre-rendered JSON (`view::Rendered`) agrees with every
+//!   snapshot holding the document: it is rendered when the document is
+//!   built, and whatever it embeds from elsewhere (the category's and the
+//!   brand's name and slug) rebuilds the documents that embed it when it
+//!   changes. Stock is left out of it and read at each render.
 
+use super::view::Rendered;
 use crate::domain::catalog::{Brand, Category, Product};
 use crate::domain::{BrandId, CategoryId, ProductId};
 use crate::store::{Store, StoreError};
@@ -47,11 +53,18 @@ pub struct Doc {
     name_words: Vec<String>,
     /// Words of the name, description, category name and brand name.
     all_words: Vec<String>,
+    /// The product's JSON view without the stock; `None` only if it could
+    /// not be cut around the stock (see `Rendered::new`).
+    rendered: Option<Rendered>,
 }
 
 impl Doc {
     pub fn on_hand(&self) -> i64 {
         self.stock.load(Ordering::Relaxed)
+    }
+
+    pub fn rendered(&self) -> Option<&Rendered> {
+        self.rendered.as_ref()
     }
 }
 
@@ -350,7 +363,9 @@ impl Snapshot {
     /// category or brand takes its count from the maintained counts and walks
     /// its ordering only as far as the page; other filters count with one
     /// scan of the packed filter keys.
-    pub fn query(&self, q: &Query) -> (usize, Vec<Arc<Doc>>) {
+    /// The page borrows from the snapshot: taking a reference count on each
+    /// document was a locked write to a cache line per product.
+    pub fn query(&self, q: &Query) -> (usize, Vec<&Doc>) {
         let search = q.search.as_deref().and_then(|s| self.search_bits(s));
         let keys = &self.keys;
         let keep = |n: u32| -> bool {
@@ -393,7 +408,7 @@ impl Snapshot {
             let page = matches
                 .iter()
                 .skip(q.offset)
-                .filter_map(|&n| self.doc(n).cloned())
+                .filter_map(|&n| self.doc(n).map(Arc::as_ref))
                 .collect();
             return (count, page);
         }
@@ -407,11 +422,11 @@ impl Snapshot {
                 } else {
                     i
                 };
-                list.get(at).and_then(|&n| self.doc(n)).cloned()
+                list.get(at).and_then(|&n| self.doc(n)).map(Arc::as_ref)
             };
-            let page = (q.offset.min(count)..end.min(count))
-                .filter_map(pick)
-                .collect();
+            let range = q.offset.min(count)..end.min(count);
+            let mut page = Vec::with_capacity(range.len());
+            page.extend(range.filter_map(pick));
             return (count, page);
         }
         let known_count = self.maintained_count(q);
@@ -426,7 +441,7 @@ impl Snapshot {
                 if keep(n) {
                     if seen >= q.offset {
                         if let Some(doc) = self.doc(n) {
-                            page.push(doc.clone());
+                            page.push(doc.as_ref());
                         }
                     }
                     seen += 1;
@@ -525,6 +540,7 @@ impl Snapshot {
             words
         };
         Doc {
+            rendered: Rendered::new(&product, self),
             sort_name: deunicode::deunicode(&product.name).to_lowercase(),
             name_words: dedup(name_words),
             all_words: dedup(all_words),

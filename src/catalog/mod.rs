@@ -9,6 +9,7 @@ pub mod generate;
 pub mod import;
 pub mod index;
 pub mod media;
+pub mod view;
 
 use crate::domain::catalog::{slugify, Brand, Category, NewProduct, Product};
 use crate::domain::inventory::StockLevel;

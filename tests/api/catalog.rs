@@ -745,3 +745,93 @@ async fn the_index_is_rebuilt_from_the_store_after_a_restart() {
     assert_eq!(names, ["Black Tea", "Green Tea"]);
     assert_eq!(page["results"][0]["stock"], 2);
 }
+
+/// Listing pages and details are assembled from views rendered when a
+/// product is indexed; what those views embed from elsewhere must still
+/// show its current value.
+#[actix_web::test]
+async fn listings_and_details_show_renamed_categories_and_brands_and_live_stock() {
+    let s = shop().await;
+    let t = s.staff.access.as_str();
+    for (path, name) in [
+        (format!("/api/categories/{}/", s.kitchen), "Cookware"),
+        (format!("/api/brands/{}/", s.acme), "Acme \"Tools\""),
+    ] {
+        let renamed = s.app.patch(&path, Some(t), &json!({"name": name})).await;
+        assert_eq!(renamed.status(), StatusCode::OK, "{path}");
+    }
+    let listed = |query: &'static str| {
+        let app = &s.app;
+        async move {
+            let page = body(app.get(&format!("/api/products/?{query}"), None).await).await;
+            page["results"].as_array().unwrap().clone()
+        }
+    };
+    let kitchen = listed("category=kitchen&ordering=name").await;
+    assert_eq!(kitchen.len(), 3);
+    for product in &kitchen {
+        assert_eq!(product["category"]["name"], "Cookware", "{product}");
+    }
+    let torch = &kitchen[1];
+    assert_eq!(torch["name"], "Crème Brûlée Torch");
+    assert_eq!(torch["brand"]["name"], "Acme \"Tools\"");
+    let torch_id = torch["id"].as_u64().unwrap();
+    let detail = body(s.app.get(&format!("/api/products/{torch_id}/"), None).await).await;
+    assert_eq!(&detail, torch, "detail and listing agree");
+    assert_eq!(
+        listed("search=cookware&ordering=name").await.len(),
+        3,
+        "the new name is searchable"
+    );
+
+    // A checkout and a restock change stock without re-indexing the product.
+    let shopper = s.app.shopper("ada").await;
+    s.app.add_to_cart(&shopper, torch_id, 2).await;
+    let order = s
+        .app
+        .checkout(&shopper, None, &crate::helpers::address_body())
+        .await;
+    assert_eq!(order.status(), StatusCode::CREATED);
+    let stock_listed = |products: Vec<Value>| {
+        products
+            .iter()
+            .find(|p| p["id"] == torch_id)
+            .map(|p| {
+                (
+                    p["stock"].as_i64().unwrap(),
+                    p["in_stock"].as_bool().unwrap(),
+                )
+            })
+            .unwrap()
+    };
+    assert_eq!(stock_listed(listed("ordering=name").await), (3, true));
+    assert_eq!(s.app.stock_of(torch_id, None).await, 3);
+    let shopper2 = s.app.shopper("bob").await;
+    s.app.add_to_cart(&shopper2, torch_id, 3).await;
+    let order = s
+        .app
+        .checkout(&shopper2, None, &crate::helpers::address_body())
+        .await;
+    assert_eq!(order.status(), StatusCode::CREATED);
+    assert_eq!(stock_listed(listed("ordering=name").await), (0, false));
+    let restocked = s
+        .app
+        .post(
+            &format!("/api/admin/products/{torch_id}/restock/"),
+            Some(t),
+            &json!({"quantity": 4, "reason": "delivery"}),
+        )
+        .await;
+    assert_eq!(restocked.status(), StatusCode::OK);
+    assert_eq!(stock_listed(listed("ordering=price").await), (4, true));
+    assert_eq!(
+        stock_listed(listed("search=torch").await),
+        (4, true),
+        "search pages too"
+    );
+    let detail = body(s.app.get(&format!("/api/products/{torch_id}/"), None).await).await;
+    assert_eq!(
+        (detail["stock"].as_i64(), detail["in_stock"].as_bool()),
+        (Some(4), Some(true))
+    );
+}
