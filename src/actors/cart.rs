@@ -49,20 +49,19 @@ pub enum CartFailure {
     Store(#[from] StoreError),
 }
 
-/// Turns this cart into an order.
+/// Turns this cart, as the actor holds it when the message arrives, into
+/// an order. The actor reads the lines' products itself, so no other
+/// change to the cart can come between what is priced and what is sold.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<Placed, CheckoutError>")]
 pub struct PlaceOrder {
+    /// The id the order gets if it is placed (allocated by the caller, so
+    /// it can tell afterwards whether an attempt placed it).
     pub order_id: OrderId,
     pub user_id: UserId,
     /// (username, email) for the confirmation mail.
     pub customer: (String, String),
     pub shipping: ShippingAddress,
-    /// The catalog's products for the cart's lines, read just before.
-    pub products: HashMap<ProductId, Product>,
-    /// The cart version those lines were read at; a cart changed since
-    /// is refused with `CartChanged` so the caller reads it again.
-    pub cart_version: u64,
     pub currency: Currency,
     /// (Idempotency-Key, SHA-256 of the request body).
     pub idempotency: Option<(String, [u8; 32])>,
@@ -90,8 +89,6 @@ pub struct ShortLine {
 pub enum CheckoutError {
     #[error("the cart is empty")]
     EmptyCart,
-    #[error("the cart changed while checking out")]
-    CartChanged,
     #[error("some products are no longer for sale")]
     Unavailable(Vec<(ProductId, String)>),
     #[error("not enough stock")]
@@ -132,9 +129,21 @@ impl CartActor {
         }
     }
 
+    /// The stored products of the cart's lines (deleted ones are absent).
+    fn products_of_lines(&self) -> Result<HashMap<ProductId, Product>, StoreError> {
+        let mut products = HashMap::with_capacity(self.cart.lines.len());
+        for line in &self.cart.lines {
+            if let Some(product) = self.store.product(line.product_id)? {
+                products.insert(line.product_id, product);
+            }
+        }
+        Ok(products)
+    }
+
     fn finish_checkout(
         &mut self,
         plan: PlaceOrder,
+        products: HashMap<ProductId, Product>,
         reserved: Reserved,
     ) -> Result<Placed, CheckoutError> {
         let release_all = |reserved: &Reserved| {
@@ -146,7 +155,7 @@ impl CartActor {
         let mut items = Vec::with_capacity(self.cart.lines.len());
         let mut total: i64 = 0;
         for line in &self.cart.lines {
-            let Some(product) = plan.products.get(&line.product_id) else {
+            let Some(product) = products.get(&line.product_id) else {
                 release_all(&reserved);
                 return Err(CheckoutError::Unavailable(vec![(
                     line.product_id,
@@ -226,8 +235,7 @@ impl CartActor {
                 available,
             }) => {
                 release_all(&reserved);
-                let name = plan
-                    .products
+                let name = products
                     .get(&product_id)
                     .map(|p| p.name.clone())
                     .unwrap_or_default();
@@ -382,9 +390,13 @@ impl Handler<PlaceOrder> for CartActor {
 
     fn handle(&mut self, plan: PlaceOrder, _: &mut Context<Self>) -> Self::Result {
         let lines = self.cart.lines.clone();
+        let products = match self.products_of_lines() {
+            Ok(products) => products,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e.into())))),
+        };
         let unavailable: Vec<(ProductId, String)> = lines
             .iter()
-            .filter_map(|l| match plan.products.get(&l.product_id) {
+            .filter_map(|l| match products.get(&l.product_id) {
                 Some(p) if p.is_active => None,
                 Some(p) => Some((l.product_id, p.name.clone())),
                 None => Some((l.product_id, String::new())),
@@ -392,8 +404,6 @@ impl Handler<PlaceOrder> for CartActor {
             .collect();
         let early = if lines.is_empty() {
             Some(CheckoutError::EmptyCart)
-        } else if self.cart.version != plan.cart_version {
-            Some(CheckoutError::CartChanged)
         } else if !unavailable.is_empty() {
             Some(CheckoutError::Unavailable(unavailable))
         } else {
@@ -402,17 +412,14 @@ impl Handler<PlaceOrder> for CartActor {
         if let Some(error) = early {
             return AtomicResponse::new(Box::pin(fut::ready(Err(error))));
         }
-        let names = plan
-            .products
+        let names = products
             .iter()
             .map(|(id, p)| (*id, p.name.clone()))
             .collect();
         let reserving = reserve_all(self.inventory.clone(), lines, names);
-        AtomicResponse::new(Box::pin(
-            reserving
-                .into_actor(self)
-                .map(move |reserved, actor, _| actor.finish_checkout(plan, reserved?)),
-        ))
+        AtomicResponse::new(Box::pin(reserving.into_actor(self).map(
+            move |reserved, actor, _| actor.finish_checkout(plan, products, reserved?),
+        )))
     }
 }
 

@@ -284,10 +284,6 @@ impl From<ShopError> for ApiError {
                 CheckoutError::EmptyCart => {
                     ApiError::bad_request("empty_cart", "the cart is empty")
                 }
-                CheckoutError::CartChanged => ApiError::conflict(
-                    "cart_changed",
-                    "the cart kept changing during checkout; look at it and try again",
-                ),
                 CheckoutError::Unavailable(products) => {
                     let mut fields = FieldErrors::new();
                     for (id, name) in &products {

@@ -11,7 +11,7 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::future::{ready, Ready};
 
 pub fn json_config(limit: usize) -> web::JsonConfig {
@@ -107,23 +107,25 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let value = web::Json::<Value>::from_request(req, payload);
+        // Checked for syntax but kept as text: one typed parse follows,
+        // with no `Value` tree built in between.
+        let raw = web::Json::<Box<RawValue>>::from_request(req, payload);
         Box::pin(async move {
-            let value = value.await?.into_inner();
-            Ok(Json(from_object(value)?))
+            let raw = raw.await?.into_inner();
+            Ok(Json(from_object(raw.get())?))
         })
     }
 }
 
-/// Reads a parsed JSON body into `T`, refusing anything but an object.
-fn from_object<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    if !value.is_object() {
+/// Reads well-formed JSON text into `T`, refusing anything but an object.
+fn from_object<T: DeserializeOwned>(json: &str) -> Result<T, ApiError> {
+    if !json.trim_start().starts_with('{') {
         return Err(ApiError::bad_request(
             "invalid_body",
             "the body must be a JSON object",
         ));
     }
-    serde_json::from_value(value).map_err(|e| {
+    serde_json::from_str(json).map_err(|e| {
         let message = e.to_string();
         ApiError::BadRequest {
             code: "invalid_field",
@@ -241,10 +243,10 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// A JSON body read as bytes (so its hash can bind an Idempotency-Key),
 /// with the same errors as the JSON extractor.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+    let raw: &RawValue = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
         code: "malformed_json",
         fields: FieldErrors::new(),
         message: format!("invalid JSON body: {e}"),
     })?;
-    from_object(value)
+    from_object(raw.get())
 }

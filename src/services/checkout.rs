@@ -5,10 +5,10 @@
 
 use super::orders::OrderView;
 use super::{Shop, ShopError};
-use crate::actors::cart::{CheckoutError, GetCart, PlaceOrder, Placed};
+use crate::actors::cart::{CheckoutError, PlaceOrder, Placed};
 use crate::actors::hub::{Event, Publish};
 use crate::actors::inventory::Level;
-use crate::actors::registry::{ask, Lookup, DELIVERY_ATTEMPTS};
+use crate::actors::registry::{Lookup, DELIVERY_ATTEMPTS};
 use crate::auth::Identity;
 use crate::domain::account::User;
 use crate::domain::order::{Order, ShippingAddress};
@@ -16,7 +16,6 @@ use crate::domain::validation::bounded_text;
 use crate::domain::{CartId, FieldErrors, OrderId};
 use crate::store::StoreError;
 use actix::MailboxError;
-use std::collections::HashMap;
 
 /// A shipping address as a client sends it; missing fields come from the profile.
 #[derive(Debug, Default, Clone)]
@@ -51,14 +50,7 @@ impl Shop {
         }
         let shipping = self.shipping_address(caller, address.unwrap_or_default())?;
         let cart_id = self.store.ensure_user_cart(user.id)?;
-        let mut attempt = 1;
-        let placed = loop {
-            match self.place(cart_id, user, &shipping, &idempotency).await? {
-                Err(CheckoutError::CartChanged) if attempt < 3 => attempt += 1,
-                outcome => break outcome,
-            }
-        };
-        let placed = match placed {
+        let placed = match self.place(cart_id, user, &shipping, &idempotency).await? {
             Ok(placed) => placed,
             Err(CheckoutError::EmptyCart) => {
                 // A concurrent request with the same key may have just won.
@@ -94,7 +86,8 @@ impl Shop {
         Ok(CheckoutOutcome::Placed(placed.order))
     }
 
-    /// One attempt at turning the cart, as read now, into an order.
+    /// Turns the cart, as its actor holds it when the order arrives, into
+    /// an order.
     async fn place(
         &self,
         cart_id: CartId,
@@ -102,44 +95,31 @@ impl Shop {
         shipping: &ShippingAddress,
         idempotency: &Option<(String, [u8; 32])>,
     ) -> Result<Result<Placed, CheckoutError>, ShopError> {
-        let (actor, cart) = ask(&self.carts, cart_id.0, GetCart).await?;
-        let mut products = HashMap::new();
-        for line in &cart.lines {
-            if let Some(product) = self.store.product(line.product_id)? {
-                products.insert(line.product_id, product);
-            }
-        }
         let plan = PlaceOrder {
             order_id: OrderId(self.store.next_id()?),
             user_id: user.id,
             customer: (user.username.clone(), user.email.clone()),
             shipping: shipping.clone(),
-            cart_version: cart.version,
-            products,
             currency: self.catalog.currency(),
             idempotency: idempotency.clone(),
         };
         // Run to completion even if the client disconnects: reservations
         // must be committed or released, never abandoned mid-way.
-        let (carts, store, read_version) = (self.carts.clone(), self.store.clone(), cart.version);
+        let (carts, store, order_id) = (self.carts.clone(), self.store.clone(), plan.order_id);
         actix_web::rt::spawn(async move {
-            let mut actor = actor;
             for attempt in 1.. {
+                let actor = carts.send(Lookup::new(cart_id.0)).await?;
                 match actor.send(plan.clone()).await {
                     Err(MailboxError::Closed) if attempt < DELIVERY_ATTEMPTS => {
-                        // The actor stopped (idle) before the order reached
-                        // it. If the stored cart is still the one read
-                        // above, nothing was placed and a fresh actor takes
-                        // the order; otherwise the outcome is unknown: 503.
-                        let unchanged = store
-                            .cart(cart_id)
-                            .ok()
-                            .flatten()
-                            .is_some_and(|c| c.version == read_version);
-                        if !unchanged {
+                        // The actor stopped before it answered, almost
+                        // always (idle) before the order reached it. If no
+                        // order has this attempt's id, nothing was placed
+                        // and a fresh actor takes the order; if one has, it
+                        // was placed and only the answer is lost: 503, and
+                        // the order is in the shopper's list.
+                        if store.order(order_id).ok().flatten().is_some() {
                             return Err(MailboxError::Closed);
                         }
-                        actor = carts.send(Lookup::new(cart_id.0)).await?;
                     }
                     other => return other,
                 }

@@ -88,8 +88,6 @@ pub struct Trees {
     pub carts_by_token: sled::Tree,
     /// `orders_by_id`: OrderId -> Order.
     pub orders_by_id: sled::Tree,
-    /// `orders_by_user`: UserId ++ OrderId -> () (newest last).
-    pub orders_by_user: sled::Tree,
     /// `checkouts_by_key`: UserId ++ Idempotency-Key -> body SHA-256 ++ OrderId.
     pub checkouts_by_key: sled::Tree,
     /// `pending_orders_by_created`: created_at (u64 BE) ++ OrderId -> (), one
@@ -154,7 +152,6 @@ impl Trees {
             carts_by_user: db.open_tree("carts_by_user")?,
             carts_by_token: db.open_tree("carts_by_token")?,
             orders_by_id: db.open_tree("orders_by_id")?,
-            orders_by_user: db.open_tree("orders_by_user")?,
             checkouts_by_key: db.open_tree("checkouts_by_key")?,
             pending_orders_by_created: db.open_tree("pending_orders_by_created")?,
             payments_by_id: db.open_tree("payments_by_id")?,

@@ -1,5 +1,7 @@
-//! Every order in memory: the read side of `orders_by_id` and
-//! `orders_by_user`, so that reading orders never touches sled.
+//! Every order in memory: the read side of `orders_by_id`, with each
+//! user's orders listed, so that reading orders never touches sled (and
+//! sled keeps no per-user order index: data directories from before may
+//! still hold an unused `orders_by_user` tree).
 //!
 //! Why: sled finishes pending B-tree splits and merges on whatever
 //! traversal meets them, reads included, and that writes its log. Once a log

@@ -1,5 +1,4 @@
-//! Orders. `orders_by_id` holds each order, `orders_by_user` (UserId ++
-//! OrderId) lists a user's orders, `order_items_by_product` (ProductId ++
+//! Orders. `orders_by_id` holds each order, `order_items_by_product` (ProductId ++
 //! OrderId) finds orders of a product, `checkouts_by_key` maps a user's
 //! Idempotency-Key to the order it created, `pending_orders_by_created`
 //! (created_at u64 BE ++ OrderId) lists the orders still pending, oldest
@@ -282,7 +281,6 @@ impl Store {
         let result = (
             &t.stock_by_product,
             &t.orders_by_id,
-            &t.orders_by_user,
             &t.order_items_by_product,
             &t.carts_by_id,
             &t.checkouts_by_key,
@@ -297,7 +295,6 @@ impl Store {
                 |(
                     stock,
                     orders,
-                    by_user,
                     by_product,
                     carts,
                     keys,
@@ -353,7 +350,6 @@ impl Store {
                     record_order(stats, sales, customers, None, order)?.map_err(fail)?;
                     orders.insert(&order.id.to_key(), order_bytes.as_slice())?;
                     pending.insert(&pending_key(order), &[])?;
-                    by_user.insert(&pair_key(order.user_id.to_key(), order.id.to_key()), &[])?;
                     carts.insert(&write.emptied_cart.id.to_key(), cart_bytes.as_slice())?;
                     if let Some((key, body_hash)) = &write.idempotency {
                         let mut value = body_hash.to_vec();

@@ -291,6 +291,27 @@ async fn a_json_body_must_be_an_object() {
 }
 
 #[actix_web::test]
+async fn a_field_given_twice_is_refused_instead_of_taking_the_last_value() {
+    let app = spawn_app().await;
+    let alice = app.shopper("alice").await;
+    let response = app
+        .client
+        .post(app.url("/api/cart/add/"))
+        .bearer_auth(&alice.access)
+        .header("content-type", "application/json")
+        .body(r#"{"product_id": 1, "quantity": 1, "quantity": 2}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(response, StatusCode::BAD_REQUEST).await,
+        "invalid_field"
+    );
+    let cart = body(app.get("/api/cart/", Some(&alice.access)).await).await;
+    assert_eq!(cart["item_count"], 0, "nothing added: {cart}");
+}
+
+#[actix_web::test]
 async fn text_fields_refuse_control_characters_even_at_the_ends() {
     let app = spawn_app().await;
     let alice = app.shopper("alice").await;
