@@ -9,6 +9,9 @@
 //!
 //! Run: `cargo bench --bench commit` (COMMIT_BENCH_SECS, default 10).
 
+mod common;
+
+use common::process_cpu_seconds;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     let products = Arc::new(products);
     let flushes_before = store.commit_stats().flushes();
     let placed = Arc::new(AtomicU64::new(0));
-    let cpu_before = cpu_seconds();
+    let cpu_before = process_cpu_seconds("self");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let writers: Vec<_> = (0..WRITERS)
@@ -84,7 +87,7 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = process_cpu_seconds("self") - cpu_before;
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     let flushes = store.commit_stats().flushes() - flushes_before;
@@ -103,21 +106,6 @@ fn main() -> anyhow::Result<()> {
         cpu * 1e3 / commits.max(1) as f64
     );
     Ok(())
-}
-
-/// CPU seconds (user + system, all threads) this process has used, from
-/// /proc (Linux; USER_HZ is 100).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |n: usize| {
-        fields
-            .get(n)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// One checkout's transaction: a one-line order, the emptied cart and the

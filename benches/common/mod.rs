@@ -38,25 +38,30 @@ impl Server {
             .unwrap_or(0)
     }
 
-    /// CPU seconds (user + system, all threads) the server has used, from
-    /// /proc (Linux). Per request, it is a figure that other load on the
-    /// machine barely moves, unlike requests per second.
+    /// CPU seconds (user + system, all threads) the server has used. Per
+    /// request, it is a figure that other load on the machine barely
+    /// moves, unlike requests per second.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the parenthesised command name; utime and stime are
-        // the 14th and 15th fields of the whole line, in clock ticks.
-        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks = |n: usize| {
-            fields
-                .get(n)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // USER_HZ is 100 on every Linux architecture this runs on.
-        (ticks(11) + ticks(12)) / 100.0
+        process_cpu_seconds(&self.child.id().to_string())
     }
+}
+
+/// CPU seconds (user + system, all threads) process `pid` (or "self") has
+/// used, from /proc (Linux).
+pub fn process_cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line, in clock ticks.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // USER_HZ is 100 on every Linux architecture this runs on.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 impl Drop for Server {
