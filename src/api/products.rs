@@ -789,9 +789,8 @@ pub async fn delete_product(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::generate::{self, Seq};
+    use crate::catalog::generate;
     use crate::catalog::index::CatalogIndex;
-    use crate::store::Store;
 
     /// The page URLs as they were built before they shared one prefix.
     fn reference_page_url(req: &HttpRequest, page: usize) -> String {
@@ -855,15 +854,7 @@ mod tests {
 
     #[test]
     fn a_written_page_is_the_serialised_product_page() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path()).expect("store");
-        let skeleton = generate::create_skeleton(&store).expect("skeleton");
-        let mut seq = Seq::new(3);
-        for n in 1..=30 {
-            store
-                .create_product(generate::product(n, &mut seq, &skeleton, Currency::USD))
-                .expect("product");
-        }
+        let generate::GeneratedShop { _dir, store, .. } = generate::generated_shop(30, 3);
         let index = CatalogIndex::build(&store).expect("index");
         let snapshot = index.snapshot();
         let urls = [

@@ -232,6 +232,39 @@ pub fn create_skeleton(store: &Store) -> Result<Skeleton, StoreError> {
     Ok(Skeleton { categories, brands })
 }
 
+/// A store in a temporary directory holding the categories, the brands and
+/// `count` generated products (seeded with `seed`), for unit tests.
+#[cfg(test)]
+pub(crate) struct GeneratedShop {
+    /// Keeps the directory until the test ends.
+    pub _dir: tempfile::TempDir,
+    pub store: Store,
+    pub skeleton: Skeleton,
+    pub products: Vec<crate::domain::ProductId>,
+}
+
+#[cfg(test)]
+pub(crate) fn generated_shop(count: u64, seed: u64) -> GeneratedShop {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("store");
+    let skeleton = create_skeleton(&store).expect("skeleton");
+    let mut seq = Seq::new(seed);
+    let products = (1..=count)
+        .map(|n| {
+            let (product, _) = store
+                .create_product(product(n, &mut seq, &skeleton, Currency::USD))
+                .expect("product");
+            product.id
+        })
+        .collect();
+    GeneratedShop {
+        _dir: dir,
+        store,
+        skeleton,
+        products,
+    }
+}
+
 /// The `n`-th generated product (unique slug thanks to the number suffix).
 pub fn product(n: u64, seq: &mut Seq, skeleton: &Skeleton, currency: Currency) -> NewProduct {
     let c = seq.below(CATEGORIES.len() as u64) as usize;

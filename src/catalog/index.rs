@@ -945,8 +945,7 @@ mod tests {
     //! kept by writes) against a plain filter-and-sort over every document.
 
     use super::*;
-    use crate::catalog::generate::{self, Seq};
-    use crate::domain::money::Currency;
+    use crate::catalog::generate;
 
     fn reference(snap: &Snapshot, q: &Query) -> (usize, Vec<ProductId>) {
         let words = q.search.as_deref().map(normalise).unwrap_or_default();
@@ -995,17 +994,12 @@ mod tests {
 
     #[test]
     fn every_path_of_query_agrees_with_a_plain_filter_and_sort() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path()).expect("store");
-        let skeleton = generate::create_skeleton(&store).expect("skeleton");
-        let mut seq = Seq::new(11);
-        let mut ids = Vec::new();
-        for n in 1..=600 {
-            let (product, _) = store
-                .create_product(generate::product(n, &mut seq, &skeleton, Currency::USD))
-                .expect("product");
-            ids.push(product.id);
-        }
+        let generate::GeneratedShop {
+            _dir,
+            store,
+            skeleton,
+            products: ids,
+        } = generate::generated_shop(600, 11);
         let index = CatalogIndex::build(&store).expect("index");
         // Some inactive, some sold out, some deleted, written after the build
         // so the incremental paths are exercised too.

@@ -189,10 +189,8 @@ fn format_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::generate::{self, Seq};
+    use crate::catalog::generate;
     use crate::catalog::index::CatalogIndex;
-    use crate::domain::money::Currency;
-    use crate::store::Store;
 
     fn spliced(doc: &Doc, snapshot: &Snapshot) -> String {
         let mut out = Vec::new();
@@ -214,17 +212,12 @@ mod tests {
 
     #[test]
     fn the_spliced_view_is_the_serialised_view_for_any_stock_and_after_renames() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path()).expect("store");
-        let skeleton = generate::create_skeleton(&store).expect("skeleton");
-        let mut seq = Seq::new(5);
-        let mut ids = Vec::new();
-        for n in 1..=40 {
-            let (product, _) = store
-                .create_product(generate::product(n, &mut seq, &skeleton, Currency::USD))
-                .expect("product");
-            ids.push(product.id);
-        }
+        let generate::GeneratedShop {
+            _dir,
+            store,
+            products: ids,
+            ..
+        } = generate::generated_shop(40, 5);
         // Text that needs escaping, text that looks like the stock fields,
         // no brand, an image, ratings, an inactive product.
         let awkward = [
