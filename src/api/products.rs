@@ -301,7 +301,7 @@ fn write_page(
 /// it is written.
 fn page_capacity(docs: &[&Doc], next: &Option<String>, previous: &Option<String>) -> usize {
     // Per product: stock digits, the in_stock flag and a comma. The URLs
-    // are percent-encoded by `page_url`, so JSON rarely escapes anything.
+    // are percent-encoded by `page_url_prefix`, so JSON rarely escapes anything.
     let products: usize = docs
         .iter()
         .map(|d| d.rendered().map_or(1024, |r| r.len()) + 32)

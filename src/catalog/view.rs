@@ -134,8 +134,7 @@ impl Rendered {
     pub fn write(&self, stock: i64, out: &mut Vec<u8>) {
         let (head, tail) = (&self.json[..self.stock_at], &self.json[self.rest_at..]);
         out.extend_from_slice(head);
-        let mut digits = [0; 20];
-        out.extend_from_slice(format_i64(stock, &mut digits));
+        out.extend_from_slice(itoa::Buffer::new().format(stock).as_bytes());
         out.extend_from_slice(if stock > 0 {
             b",\"in_stock\":true"
         } else {
@@ -166,26 +165,6 @@ pub fn write_doc(doc: &Doc, snapshot: &Snapshot, out: &mut Vec<u8>) -> serde_jso
     }
 }
 
-/// Decimal digits of `n` (with a leading `-` when negative), written at the
-/// end of `buf`, as serde_json writes integers.
-fn format_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    &buf[at..]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,14 +179,6 @@ mod tests {
 
     fn whole(doc: &Doc, snapshot: &Snapshot) -> String {
         serde_json::to_string(&ProductView::of_doc(doc, snapshot)).expect("serialise")
-    }
-
-    #[test]
-    fn integers_are_written_as_serde_writes_them() {
-        for n in [0, 1, -1, 9, 10, -10, 99_999, i64::MAX, i64::MIN] {
-            let mut buf = [0; 20];
-            assert_eq!(format_i64(n, &mut buf), n.to_string().as_bytes(), "{n}");
-        }
     }
 
     #[test]
