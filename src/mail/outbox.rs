@@ -12,7 +12,6 @@ use crate::domain::time::now_unix;
 use crate::store::{decode, encode, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
-use std::collections::HashSet;
 
 /// One message awaiting delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,13 +98,13 @@ impl Store {
 
     /// Every queued message, oldest id first.
     pub fn outbox(&self) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
-        self.outbox_except(&HashSet::new())
+        self.outbox_except(|_| false)
     }
 
-    /// Every queued message but those in `skip` (left undecoded), oldest id first.
+    /// Every queued message but those `skip` names (left undecoded), oldest id first.
     pub fn outbox_except(
         &self,
-        skip: &HashSet<u64>,
+        skip: impl Fn(u64) -> bool,
     ) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
         let mut entries = Vec::new();
         for item in self.trees.outbox_by_id.iter() {
@@ -113,7 +112,7 @@ impl Store {
             let id = <[u8; 8]>::try_from(key.as_ref())
                 .map(u64::from_be_bytes)
                 .map_err(|_| StoreError::Corrupt("outbox key is not 8 bytes".into()))?;
-            if !skip.contains(&id) {
+            if !skip(id) {
                 entries.push((id, decode(&value)?));
             }
         }

@@ -20,7 +20,7 @@ use crate::config::MailSettings;
 use crate::store::Store;
 use actix_web::rt::task::JoinHandle;
 use futures_util::FutureExt;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,7 +85,7 @@ impl MailSender {
             deliverer,
             wake: wake.clone(),
             stopped,
-            unsynced: Vec::new(),
+            unsynced: HashMap::new(),
             unsynced_since: None,
             retry_base: settings.retry_base,
             retry_max: settings.retry_max.max(settings.retry_base),
@@ -110,8 +110,8 @@ struct Worker {
     deliverer: Deliverer,
     wake: Arc<Notify>,
     stopped: watch::Receiver<bool>,
-    /// Delivered as files, not yet synced: (id, attempts so far).
-    unsynced: Vec<(u64, u32)>,
+    /// Delivered as files, not yet synced: id -> attempts so far.
+    unsynced: HashMap<u64, u32>,
     unsynced_since: Option<Instant>,
     retry_base: Duration,
     retry_max: Duration,
@@ -201,7 +201,7 @@ impl Worker {
         }
         let delivered = std::mem::take(&mut self.unsynced);
         self.unsynced_since = None;
-        let ids: Vec<u64> = delivered.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = delivered.keys().copied().collect();
         let synced = match self.deliverer.sync(ids.clone()).await {
             Ok(()) => self
                 .store
@@ -224,10 +224,9 @@ impl Worker {
     /// Delivers every entry that is due now.
     async fn pass(&mut self) -> Result<Pass, MailError> {
         let now = now_ms();
-        let unsynced: HashSet<u64> = self.unsynced.iter().map(|(id, _)| *id).collect();
         let (due, waiting): (Vec<_>, Vec<_>) = self
             .store
-            .outbox_except(&unsynced)?
+            .outbox_except(|id| self.unsynced.contains_key(&id))?
             .into_iter()
             .partition(|(_, entry)| is_due(entry, now));
         let mut next_due = waiting.iter().map(|(_, e)| e.next_attempt_at_ms).min();
@@ -247,7 +246,7 @@ impl Worker {
             for ((id, entry), outcome) in batch.iter().zip(outcomes) {
                 match outcome {
                     Ok(()) if self.deliverer.needs_sync() => {
-                        self.unsynced.push((*id, entry.attempts));
+                        self.unsynced.insert(*id, entry.attempts);
                         self.unsynced_since.get_or_insert_with(Instant::now);
                     }
                     Ok(()) => {
