@@ -32,6 +32,8 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
+    // "single": each writer runs its own transaction (the pre-batching path).
+    let batched = std::env::var("COMMIT_BENCH_MODE").as_deref() != Ok("single");
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path())?;
     let category = store.create_category("Bench".into(), "bench".into(), None)?;
@@ -62,6 +64,7 @@ fn main() -> anyhow::Result<()> {
             let (store, products, placed) = (store.clone(), products.clone(), placed.clone());
             std::thread::spawn(move || -> anyhow::Result<Vec<Duration>> {
                 let mut latencies = Vec::new();
+                let runtime = tokio::runtime::Builder::new_current_thread().build()?;
                 let mut pick = writer * 7919 + 1;
                 while Instant::now() < deadline {
                     pick = pick
@@ -69,7 +72,7 @@ fn main() -> anyhow::Result<()> {
                         .wrapping_add(1442695040888963407);
                     let product = products[(pick >> 33) as usize % products.len()];
                     let began = Instant::now();
-                    commit_one(&store, writer, product)?;
+                    commit_one(&store, &runtime, batched, writer, product)?;
                     store.durable_blocking()?;
                     latencies.push(began.elapsed());
                     placed.fetch_add(1, Ordering::Relaxed);
@@ -93,7 +96,8 @@ fn main() -> anyhow::Result<()> {
     let flushes = store.commit_stats().flushes() - flushes_before;
     let commits = placed.load(Ordering::Relaxed);
     println!(
-        "{WRITERS} writer threads, {PRODUCTS} products, {seconds} s, in-process, 2-core machine\n"
+        "{WRITERS} writer threads, {PRODUCTS} products, {seconds} s, in-process, 2-core machine, {}\n",
+        if batched { "batched through the checkout committer" } else { "one transaction per order" }
     );
     println!("| durable checkout commits/s | p50 | p99 | commits per flush | CPU per commit |");
     println!("|---|---|---|---|---|");
@@ -110,7 +114,13 @@ fn main() -> anyhow::Result<()> {
 
 /// One checkout's transaction: a one-line order, the emptied cart and the
 /// confirmation mail, as the CartActor writes them.
-fn commit_one(store: &Store, writer: u64, product: ProductId) -> anyhow::Result<()> {
+fn commit_one(
+    store: &Store,
+    runtime: &tokio::runtime::Runtime,
+    batched: bool,
+    writer: u64,
+    product: ProductId,
+) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let user = UserId(1_000_000 + writer);
     let order = Order {
@@ -147,12 +157,18 @@ fn commit_one(store: &Store, writer: u64, product: ProductId) -> anyhow::Result<
         },
         now,
     )?;
-    match store.commit_checkout(CheckoutWrite {
-        order: &order,
-        emptied_cart: &cart,
+    let write = CheckoutWrite {
+        order,
+        emptied_cart: cart,
         idempotency: None,
-        confirmation: Some(&mail),
-    })? {
+        confirmation: Some(mail),
+    };
+    let outcome = if batched {
+        runtime.block_on(store.place_checkout(write))?.1
+    } else {
+        store.commit_checkout(write)?
+    };
+    match outcome {
         CheckoutCommit::Placed { .. } => Ok(()),
         other => anyhow::bail!("checkout not placed: {other:?}"),
     }

@@ -140,23 +140,21 @@ impl CartActor {
         Ok(products)
     }
 
-    fn finish_checkout(
-        &mut self,
+    /// The order and everything its transaction writes, priced from the
+    /// products read when the checkout began. On failure the reservations
+    /// are released.
+    fn prepare_checkout(
+        &self,
         plan: PlaceOrder,
-        products: HashMap<ProductId, Product>,
-        reserved: Reserved,
-    ) -> Result<Placed, CheckoutError> {
-        let release_all = |reserved: &Reserved| {
-            for (_, addr, id) in reserved {
-                addr.do_send(Release(*id));
-            }
-        };
+        products: &HashMap<ProductId, Product>,
+        reserved: &Reserved,
+    ) -> Result<CheckoutWrite, CheckoutError> {
         let now = now_unix();
         let mut items = Vec::with_capacity(self.cart.lines.len());
         let mut total: i64 = 0;
         for line in &self.cart.lines {
             let Some(product) = products.get(&line.product_id) else {
-                release_all(&reserved);
+                release_all(reserved);
                 return Err(CheckoutError::Unavailable(vec![(
                     line.product_id,
                     String::new(),
@@ -186,22 +184,33 @@ impl CartActor {
         let confirmation = match confirmation_mail(&self.store, &order, &plan.customer) {
             Ok(mail) => mail,
             Err(e) => {
-                release_all(&reserved);
+                release_all(reserved);
                 return Err(CheckoutError::Store(e));
             }
         };
         let mut emptied = self.cart.clone();
-        emptied
-            .apply(CartChange::Clear, now)
-            .map_err(|_| CheckoutError::EmptyCart)?;
-        let outcome = self.store.commit_checkout(CheckoutWrite {
-            order: &order,
-            emptied_cart: &emptied,
-            idempotency: plan.idempotency.as_ref().map(|(k, h)| (k.as_str(), *h)),
-            confirmation: Some(&confirmation),
-        });
+        if emptied.apply(CartChange::Clear, now).is_err() {
+            release_all(reserved);
+            return Err(CheckoutError::EmptyCart);
+        }
+        Ok(CheckoutWrite {
+            order,
+            emptied_cart: emptied,
+            idempotency: plan.idempotency,
+            confirmation: Some(confirmation),
+        })
+    }
+
+    /// Acts on what the checkout transaction did: commits the reservations
+    /// of a placed order and empties the cart, or releases them.
+    fn settle_checkout(
+        &mut self,
+        outcome: Result<(CheckoutWrite, CheckoutCommit), StoreError>,
+        products: &HashMap<ProductId, Product>,
+        reserved: Reserved,
+    ) -> Result<Placed, CheckoutError> {
         match outcome {
-            Ok(CheckoutCommit::Placed { stock_seqs }) => {
+            Ok((write, CheckoutCommit::Placed { stock_seqs })) => {
                 for (product_id, addr, id) in &reserved {
                     let seq = stock_seqs
                         .iter()
@@ -213,27 +222,33 @@ impl CartActor {
                         seq,
                     });
                 }
-                self.cart = emptied.clone();
+                self.cart = write.emptied_cart.clone();
                 Ok(Placed {
-                    order,
-                    cart: emptied,
+                    order: write.order,
+                    cart: write.emptied_cart,
                     committed_in: reserved.into_iter().map(|(_, addr, _)| addr).collect(),
                 })
             }
-            Ok(CheckoutCommit::Replayed {
-                order_id,
-                same_request,
-            }) => {
+            Ok((
+                _,
+                CheckoutCommit::Replayed {
+                    order_id,
+                    same_request,
+                },
+            )) => {
                 release_all(&reserved);
                 Err(CheckoutError::Replayed {
                     order_id,
                     same_request,
                 })
             }
-            Ok(CheckoutCommit::Short {
-                product_id,
-                available,
-            }) => {
+            Ok((
+                _,
+                CheckoutCommit::Short {
+                    product_id,
+                    available,
+                },
+            )) => {
                 release_all(&reserved);
                 let name = products
                     .get(&product_id)
@@ -251,6 +266,12 @@ impl CartActor {
                 Err(CheckoutError::Store(e))
             }
         }
+    }
+}
+
+fn release_all(reserved: &Reserved) {
+    for (_, addr, id) in reserved {
+        addr.do_send(Release(*id));
     }
 }
 
@@ -417,8 +438,34 @@ impl Handler<PlaceOrder> for CartActor {
             .map(|(id, p)| (*id, p.name.clone()))
             .collect();
         let reserving = reserve_all(self.inventory.clone(), lines, names);
-        AtomicResponse::new(Box::pin(reserving.into_actor(self).map(
-            move |reserved, actor, _| actor.finish_checkout(plan, products, reserved?),
+        // The cart stays locked (atomic response) from reserving through
+        // the transaction, so the order holds exactly the reserved lines.
+        AtomicResponse::new(Box::pin(reserving.into_actor(self).then(
+            move |reserved, actor, _| {
+                let placing = match reserved.and_then(|reserved| {
+                    Ok((
+                        actor.prepare_checkout(plan, &products, &reserved)?,
+                        reserved,
+                    ))
+                }) {
+                    Ok((write, reserved)) => {
+                        let store = actor.store.clone();
+                        Ok((async move { store.place_checkout(write).await }, reserved))
+                    }
+                    Err(e) => Err(e),
+                };
+                async move {
+                    match placing {
+                        Ok((placing, reserved)) => Ok((placing.await, reserved)),
+                        Err(e) => Err(e),
+                    }
+                }
+                .into_actor(actor)
+                .map(move |placed, actor, _| {
+                    let (outcome, reserved) = placed?;
+                    actor.settle_checkout(outcome, &products, reserved)
+                })
+            },
         )))
     }
 }

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod carts;
 pub mod catalog;
+mod checkouts;
 mod codec;
 mod commit;
 mod error;
@@ -32,6 +33,7 @@ pub use codec::{decode, encode};
 pub use commit::CommitStats;
 pub use error::StoreError;
 
+use checkouts::CheckoutCommitter;
 use commit::GroupCommit;
 use lock::DirLock;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -180,6 +182,8 @@ pub struct Store {
     /// Kept to read sled's sticky I/O error (see `is_broken`).
     config: sled::Config,
     pub trees: Trees,
+    /// Before `commit`: its thread holds trees, and must end first.
+    checkouts: CheckoutCommitter,
     commit: GroupCommit,
     /// Every order, read from memory (see `order_book`).
     order_book: Arc<order_book::OrderBook>,
@@ -202,10 +206,12 @@ impl Store {
         orders::index_pending_orders(&trees)?;
         let order_book = Arc::new(orders::load_book(&trees)?);
         let commit = GroupCommit::start(db.clone(), &sled_dir)?;
+        let checkouts = CheckoutCommitter::start(trees.clone(), order_book.clone())?;
         Ok(Self {
             db,
             config,
             trees,
+            checkouts,
             commit,
             order_book,
             data_dir: Arc::new(data_dir.to_path_buf()),

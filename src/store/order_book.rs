@@ -54,6 +54,26 @@ impl OrderBook {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// `writing` for several orders at once (a batched checkout). Stripes
+    /// are taken once each, in index order, so two batch writers cannot
+    /// deadlock and a stripe two orders share is not locked twice.
+    pub fn writing_all(&self, ids: impl IntoIterator<Item = OrderId>) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = ids
+            .into_iter()
+            .map(|id| (id.0 % STRIPES as u64) as usize)
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|s| {
+                self.stripes[s]
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+            })
+            .collect()
+    }
+
     /// Records an order as a committed transaction wrote it.
     pub fn put(&self, order: Order) {
         let mut book = self.book.write().unwrap_or_else(PoisonError::into_inner);

@@ -23,6 +23,7 @@ use super::order_book::OrderBook;
 use super::stats::record_order;
 use super::{decode, encode, Store, StoreError};
 use crate::domain::cart::Cart;
+use crate::domain::inventory::StockLevel;
 use crate::domain::ledger::{StockCause, StockChange};
 use crate::domain::order::{
     check_transition, Order, OrderStatus, PaymentStatus, Requester, TransitionError,
@@ -55,18 +56,60 @@ pub enum CheckoutCommit {
     },
 }
 
-pub struct CheckoutWrite<'a> {
-    pub order: &'a Order,
-    pub emptied_cart: &'a Cart,
+/// A placed order with everything its transaction writes besides it.
+/// Owned, so it can travel to the checkout committer's thread.
+pub struct CheckoutWrite {
+    pub order: Order,
+    pub emptied_cart: Cart,
     /// (Idempotency-Key, SHA-256 of the request body).
-    pub idempotency: Option<(&'a str, [u8; 32])>,
+    pub idempotency: Option<(String, [u8; 32])>,
     /// The order confirmation, queued in the outbox in the same transaction.
-    pub confirmation: Option<&'a PreparedMail>,
+    pub confirmation: Option<PreparedMail>,
 }
 
-enum Abort {
-    Store(StoreError),
-    Done(CheckoutCommit),
+/// Whether an order may be placed as the transaction sees the store now:
+/// `Some` with the refusal (Idempotency-Key seen, stock short) if not.
+/// Reads only, so a refused order leaves no write behind.
+fn check_checkout(
+    stock: &TransactionalTree,
+    keys: &TransactionalTree,
+    write: &CheckoutWrite,
+) -> Result<Option<CheckoutCommit>, ConflictableTransactionError<StoreError>> {
+    let order = &write.order;
+    if let Some((key, body_hash)) = &write.idempotency {
+        if let Some(seen) = keys.get(key_of(order.user_id, key))? {
+            let order_id = OrderId::from_key(&seen[32..]).ok_or_else(|| {
+                ConflictableTransactionError::Abort(StoreError::Corrupt("idempotency entry".into()))
+            })?;
+            return Ok(Some(CheckoutCommit::Replayed {
+                order_id,
+                same_request: seen[..32] == body_hash[..],
+            }));
+        }
+    }
+    let mut wanted: Vec<(ProductId, i64)> = Vec::with_capacity(order.items.len());
+    for (product_id, quantity) in order.units() {
+        match wanted.iter_mut().find(|(p, _)| *p == product_id) {
+            Some((_, sum)) => *sum = sum.saturating_add(quantity),
+            None => wanted.push((product_id, quantity)),
+        }
+    }
+    for (product_id, quantity) in wanted {
+        let Some(bytes) = stock.get(product_id.to_key())? else {
+            return Ok(Some(CheckoutCommit::Short {
+                product_id,
+                available: 0,
+            }));
+        };
+        let level: StockLevel = decode(&bytes).map_err(ConflictableTransactionError::Abort)?;
+        if level.apply(-quantity, 0).is_err() {
+            return Ok(Some(CheckoutCommit::Short {
+                product_id,
+                available: level.on_hand,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 fn key_of(user: UserId, key: &str) -> Vec<u8> {
@@ -268,78 +311,92 @@ pub(crate) fn write_order_change(
     })
 }
 
-impl Store {
-    /// Writes a placed order and everything that goes with it in one transaction.
-    pub fn commit_checkout(&self, write: CheckoutWrite<'_>) -> Result<CheckoutCommit, StoreError> {
-        let order = write.order;
-        let _writing = self.order_book.writing(order.id);
-        let order_bytes = encode(order)?;
-        let cart_bytes = encode(write.emptied_cart)?;
-        let t = &self.trees;
-        let now = now_unix();
-        let sold = StockChange::of(StockCause::Checkout(order.id));
-        let result = (
-            &t.stock_by_product,
-            &t.orders_by_id,
-            &t.order_items_by_product,
-            &t.carts_by_id,
-            &t.checkouts_by_key,
-            &t.outbox_by_id,
-            &t.pending_orders_by_created,
-            &t.stock_ledger_by_product,
-            &t.stats_by_day,
-            &t.product_sales_by_day,
-            &t.customers_by_user,
-        )
-            .transaction(
-                |(
-                    stock,
-                    orders,
-                    by_product,
-                    carts,
-                    keys,
-                    outbox,
-                    pending,
-                    ledger,
-                    stats,
-                    sales,
-                    customers,
-                )| {
-                    let mut stock_seqs = Vec::with_capacity(order.items.len());
-                    let fail = |e: StoreError| ConflictableTransactionError::Abort(Abort::Store(e));
-                    if let Some((key, body_hash)) = &write.idempotency {
-                        if let Some(seen) = keys.get(key_of(order.user_id, key))? {
-                            let order_id = OrderId::from_key(&seen[32..]).ok_or_else(|| {
-                                fail(StoreError::Corrupt("idempotency entry".into()))
-                            })?;
-                            return Err(ConflictableTransactionError::Abort(Abort::Done(
-                                CheckoutCommit::Replayed {
-                                    order_id,
-                                    same_request: seen[..32] == body_hash[..],
-                                },
-                            )));
-                        }
+/// Writes several placed orders in one sled transaction (DESIGN.md
+/// invariant 3: past ~10,000 durable commits/s the per-transaction cost
+/// dominates). Each order is checked on its own inside the transaction,
+/// against the stock the orders before it in the batch left, so one
+/// short or replayed order is answered as such and writes nothing while
+/// the others are placed. Returns one outcome per write, in order.
+pub(crate) fn commit_checkouts(
+    trees: &super::Trees,
+    book: &OrderBook,
+    writes: &[CheckoutWrite],
+) -> Vec<Result<CheckoutCommit, StoreError>> {
+    match try_commit_checkouts(trees, book, writes) {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        // A store error aborts the whole transaction; alone, each order
+        // gets its own outcome instead of sharing another's failure.
+        Err(_) if writes.len() > 1 => writes
+            .iter()
+            .map(|write| {
+                try_commit_checkouts(trees, book, std::slice::from_ref(write))
+                    .map(|mut outcome| outcome.remove(0))
+            })
+            .collect(),
+        Err(e) => vec![Err(e)],
+    }
+}
+
+fn try_commit_checkouts(
+    trees: &super::Trees,
+    book: &OrderBook,
+    writes: &[CheckoutWrite],
+) -> Result<Vec<CheckoutCommit>, StoreError> {
+    let _writing = book.writing_all(writes.iter().map(|w| w.order.id));
+    let encoded = writes
+        .iter()
+        .map(|w| Ok((encode(&w.order)?, encode(&w.emptied_cart)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let t = trees;
+    let now = now_unix();
+    let result = (
+        &t.stock_by_product,
+        &t.orders_by_id,
+        &t.order_items_by_product,
+        &t.carts_by_id,
+        &t.checkouts_by_key,
+        &t.outbox_by_id,
+        &t.pending_orders_by_created,
+        &t.stock_ledger_by_product,
+        &t.stats_by_day,
+        &t.product_sales_by_day,
+        &t.customers_by_user,
+    )
+        .transaction(
+            |(
+                stock,
+                orders,
+                by_product,
+                carts,
+                keys,
+                outbox,
+                pending,
+                ledger,
+                stats,
+                sales,
+                customers,
+            )| {
+                let fail = |e: StoreError| ConflictableTransactionError::Abort(e);
+                let mut outcomes = Vec::with_capacity(writes.len());
+                for (write, (order_bytes, cart_bytes)) in writes.iter().zip(&encoded) {
+                    let order = &write.order;
+                    if let Some(refused) = check_checkout(stock, keys, write)? {
+                        outcomes.push(refused);
+                        continue;
                     }
+                    let sold = StockChange::of(StockCause::Checkout(order.id));
+                    let mut stock_seqs = Vec::with_capacity(order.items.len());
                     for (product_id, quantity) in order.units() {
+                        // Checked above, so anything but Applied is a broken store.
                         let next =
                             match write_stock(stock, ledger, product_id, -quantity, 0, &sold, now)?
                             {
                                 Ok(StockWrite::Applied(next)) => next,
                                 Ok(StockWrite::Missing) => {
-                                    return Err(ConflictableTransactionError::Abort(Abort::Done(
-                                        CheckoutCommit::Short {
-                                            product_id,
-                                            available: 0,
-                                        },
-                                    )))
+                                    return Err(fail(StoreError::Corrupt("stock vanished".into())))
                                 }
-                                Ok(StockWrite::Refused { level, .. }) => {
-                                    return Err(ConflictableTransactionError::Abort(Abort::Done(
-                                        CheckoutCommit::Short {
-                                            product_id,
-                                            available: level.on_hand,
-                                        },
-                                    )))
+                                Ok(StockWrite::Refused { message, .. }) => {
+                                    return Err(fail(StoreError::Corrupt(message)))
                                 }
                                 Err(e) => return Err(fail(e)),
                             };
@@ -356,21 +413,41 @@ impl Store {
                         value.extend_from_slice(&order.id.to_key());
                         keys.insert(key_of(order.user_id, key), value)?;
                     }
-                    if let Some(mail) = write.confirmation {
+                    if let Some(mail) = &write.confirmation {
                         enqueue_in_tx(outbox, mail)?;
                     }
-                    Ok(stock_seqs)
-                },
-            );
-        match result {
-            Ok(stock_seqs) => {
-                self.order_book.put(order.clone());
-                Ok(CheckoutCommit::Placed { stock_seqs })
-            }
-            Err(TransactionError::Abort(Abort::Done(outcome))) => Ok(outcome),
-            Err(TransactionError::Abort(Abort::Store(e))) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+                    outcomes.push(CheckoutCommit::Placed { stock_seqs });
+                }
+                Ok(outcomes)
+            },
+        );
+    let outcomes = super::from_tx(result)?;
+    for (write, outcome) in writes.iter().zip(&outcomes) {
+        if matches!(outcome, CheckoutCommit::Placed { .. }) {
+            book.put(write.order.clone());
         }
+    }
+    Ok(outcomes)
+}
+
+impl Store {
+    /// Writes a placed order and everything that goes with it, in the
+    /// transaction of the next batch of the checkout committer (see
+    /// `checkouts`). Not yet durable: the caller awaits `durable()`.
+    /// The write comes back with the outcome.
+    pub async fn place_checkout(
+        &self,
+        write: CheckoutWrite,
+    ) -> Result<(CheckoutWrite, CheckoutCommit), StoreError> {
+        self.checkouts.place(write).await
+    }
+
+    /// Writes a placed order and everything that goes with it in its own
+    /// transaction, on the caller's thread.
+    pub fn commit_checkout(&self, write: CheckoutWrite) -> Result<CheckoutCommit, StoreError> {
+        commit_checkouts(&self.trees, &self.order_book, std::slice::from_ref(&write))
+            .pop()
+            .unwrap_or(Err(StoreError::Closed))
     }
 
     /// The (body hash, order) an Idempotency-Key of this user created.
