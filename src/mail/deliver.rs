@@ -27,7 +27,62 @@ pub(crate) enum Transport {
     },
     Files {
         dir: PathBuf,
+        writer: FileWriter,
     },
+}
+
+type FileJob = Box<dyn FnOnce() + Send>;
+
+/// The thread that writes and syncs the .eml files. Its own thread, at a
+/// lower scheduling priority on Linux, because creating thousands of files
+/// is slow kernel work (inode allocation) that would otherwise take CPU
+/// from checkouts in a storm: the outbox holds the messages durably, so
+/// they can wait for a quieter moment.
+pub(crate) struct FileWriter {
+    jobs: std::sync::mpsc::Sender<FileJob>,
+}
+
+/// Nice value of the mail thread: well behind request handling, but not
+/// idle-only, so mail keeps moving under steady load.
+#[cfg(target_os = "linux")]
+const MAIL_THREAD_NICE: i32 = 10;
+
+impl FileWriter {
+    fn start() -> std::io::Result<Self> {
+        let (jobs, inbox) = std::sync::mpsc::channel::<FileJob>();
+        std::thread::Builder::new()
+            .name("storefront-mail".into())
+            .spawn(move || {
+                #[cfg(target_os = "linux")]
+                if let Err(e) = rustix::process::setpriority_process(
+                    Some(rustix::thread::gettid()),
+                    MAIL_THREAD_NICE,
+                ) {
+                    tracing::debug!(error = %e, "mail thread keeps the normal priority");
+                }
+                // Ends when the Deliverer (the only sender) goes.
+                for job in inbox {
+                    job();
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` on the mail thread and waits for its result.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+    ) -> std::io::Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| std::io::Error::other("the mail thread stopped"))?;
+        result
+            .await
+            .map_err(|_| std::io::Error::other("the mail thread stopped"))?
+    }
 }
 
 /// A configured way out plus the From mailbox.
@@ -62,7 +117,10 @@ impl Deliverer {
                 let dir = data_dir.join("mail").join("sent");
                 std::fs::create_dir_all(&dir)?;
                 tracing::info!(dir = %dir.display(), "no SMTP configured: mail is written as .eml files");
-                Transport::Files { dir }
+                Transport::Files {
+                    dir,
+                    writer: FileWriter::start()?,
+                }
             }
         };
         Ok(Self { transport, from })
@@ -95,7 +153,7 @@ impl Deliverer {
                 }
                 outcomes
             }
-            Transport::Files { dir } => {
+            Transport::Files { dir, writer } => {
                 let mut outcomes: Vec<Result<(), MailError>> = Vec::with_capacity(batch.len());
                 let mut files = Vec::with_capacity(batch.len());
                 for (id, entry) in batch {
@@ -111,10 +169,7 @@ impl Deliverer {
                     return outcomes;
                 }
                 let dir = dir.clone();
-                let written = actix_web::rt::task::spawn_blocking(move || write_emls(&dir, &files))
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))
-                    .and_then(|result| result);
+                let written = writer.run(move || write_emls(&dir, &files)).await;
                 if let Err(error) = written {
                     // Which files made it is unknown: every message of the
                     // batch is tried again (a duplicate keeps its name).
@@ -139,14 +194,14 @@ impl Deliverer {
     /// contents. On Linux one `syncfs` covers them all; elsewhere each
     /// file is fsynced. Then the directory, for the renames.
     pub(crate) async fn sync(&self, ids: Vec<u64>) -> Result<(), MailError> {
-        let Transport::Files { dir } = &self.transport else {
+        let Transport::Files { dir, writer } = &self.transport else {
             return Ok(());
         };
         let dir = dir.clone();
-        actix_web::rt::task::spawn_blocking(move || sync_emls(&dir, &ids))
+        writer
+            .run(move || sync_emls(&dir, &ids))
             .await
-            .map_err(|e| MailError::File(std::io::Error::other(e.to_string())))??;
-        Ok(())
+            .map_err(MailError::File)
     }
 }
 

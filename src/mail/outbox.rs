@@ -29,6 +29,22 @@ pub struct OutboxEntry {
 }
 
 /// The key of a mail id in `outbox_by_id`.
+/// What `due_mail` found.
+#[derive(Default)]
+pub(crate) struct DueMail {
+    pub entries: Vec<(u64, OutboxEntry)>,
+    /// Unix ms of the earliest entry seen that is not due yet.
+    pub next_due: Option<i64>,
+    /// The limit was reached with entries left unread.
+    pub more: bool,
+}
+
+fn outbox_id(key: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(key)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("outbox key is not 8 bytes".into()))
+}
+
 pub fn outbox_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
@@ -98,25 +114,43 @@ impl Store {
 
     /// Every queued message, oldest id first.
     pub fn outbox(&self) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
-        self.outbox_except(|_| false)
-    }
-
-    /// Every queued message but those `skip` names (left undecoded), oldest id first.
-    pub fn outbox_except(
-        &self,
-        skip: impl Fn(u64) -> bool,
-    ) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
         let mut entries = Vec::new();
         for item in self.trees.outbox_by_id.iter() {
             let (key, value) = item?;
-            let id = <[u8; 8]>::try_from(key.as_ref())
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt("outbox key is not 8 bytes".into()))?;
-            if !skip(id) {
-                entries.push((id, decode(&value)?));
-            }
+            entries.push((outbox_id(&key)?, decode(&value)?));
         }
         Ok(entries)
+    }
+
+    /// Up to `limit` messages due at `now_ms`, oldest id first, skipping
+    /// those `skip` names (left undecoded). A backlog (a checkout storm the
+    /// sender fell behind) is read a slice at a time, not whole per pass.
+    pub(crate) fn due_mail(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        skip: impl Fn(u64) -> bool,
+    ) -> Result<DueMail, StoreError> {
+        let mut due = DueMail::default();
+        for item in self.trees.outbox_by_id.iter() {
+            let (key, value) = item?;
+            let id = outbox_id(&key)?;
+            if skip(id) {
+                continue;
+            }
+            if due.entries.len() == limit {
+                due.more = true;
+                break;
+            }
+            let entry: OutboxEntry = decode(&value)?;
+            if is_due(&entry, now_ms) {
+                due.entries.push((id, entry));
+            } else {
+                let at = entry.next_attempt_at_ms;
+                due.next_due = Some(due.next_due.map_or(at, |d: i64| d.min(at)));
+            }
+        }
+        Ok(due)
     }
 
     /// Records a failed attempt and when to try again. The entry stays.

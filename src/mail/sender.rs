@@ -14,7 +14,7 @@
 //! passed, so a checkout storm pays one sync per interval, not one per mail.
 
 use super::deliver::Deliverer;
-use super::outbox::{backoff, is_due, retry_at, truncate_error, OutboxEntry};
+use super::outbox::{backoff, retry_at, truncate_error, OutboxEntry};
 use super::{now_ms, MailError, MailMessage};
 use crate::config::MailSettings;
 use crate::store::Store;
@@ -54,6 +54,9 @@ impl Mailer {
 /// Messages handed to the transport at once; bounds the memory of a pass
 /// and how much a failed batch has to retry.
 const MAX_BATCH: usize = 256;
+
+/// Most entries one pass reads, so a backlog costs a slice per pass.
+const PASS_LIMIT: usize = 4 * MAX_BATCH;
 
 /// Passes start at most this often while wakes keep coming: each pass
 /// reads the outbox and waits for a flush, whatever it carries.
@@ -224,12 +227,12 @@ impl Worker {
     /// Delivers every entry that is due now.
     async fn pass(&mut self) -> Result<Pass, MailError> {
         let now = now_ms();
-        let (due, waiting): (Vec<_>, Vec<_>) = self
+        let read = self
             .store
-            .outbox_except(|id| self.unsynced.contains_key(&id))?
-            .into_iter()
-            .partition(|(_, entry)| is_due(entry, now));
-        let mut next_due = waiting.iter().map(|(_, e)| e.next_attempt_at_ms).min();
+            .due_mail(now, PASS_LIMIT, |id| self.unsynced.contains_key(&id))?;
+        let due = read.entries;
+        // More is waiting beyond the slice read: the next pass is due now.
+        let mut next_due = if read.more { Some(now) } else { read.next_due };
         if due.is_empty() {
             return Ok(Pass::Done(next_due));
         }
