@@ -478,21 +478,23 @@ async fn a_checkout_leaves_an_order_confirmation_for_the_shopper() {
 }
 
 #[actix_web::test]
-async fn a_backlog_larger_than_a_batch_leaves_one_file_each_and_a_bad_address_only_holds_its_own_mail(
+async fn a_backlog_larger_than_a_pass_leaves_one_file_each_and_a_bad_address_only_holds_its_own_mail(
 ) {
     crate::helpers::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let store = open_when_free(dir.path());
+    // First, so every later pass reads past its held entry.
+    let mut bad = confirmation();
+    bad.to = "not an address".into();
+    let bad_id = store.enqueue_mail(&bad).unwrap();
     let mut ids = Vec::new();
-    // More than one batch of the sender (256), queued before it starts.
-    for n in 0..300 {
+    // More than one pass of the sender (1,024 entries, in batches of 256),
+    // queued before it starts.
+    for n in 0..1_100 {
         let mut message = confirmation();
         message.subject = format!("Order {n}");
         ids.push(store.enqueue_mail(&message).unwrap());
     }
-    let mut bad = confirmation();
-    bad.to = "not an address".into();
-    let bad_id = store.enqueue_mail(&bad).unwrap();
     store.durable().await.unwrap();
     drop(store);
 
