@@ -13,6 +13,7 @@ mod common;
 use common::{call, login, percentile, start_server, Server, PASSWORD, STAFF};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,8 @@ async fn scenario(
     tokens: &[String],
     products: Arc<Vec<u64>>,
     seconds: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Figures> {
+    let threads_before = server.thread_cpu_seconds();
     let flushes_before = metric(client, base, "store_group_commit_flushes_total").await;
     let waiters_before = metric(client, base, "store_group_commit_waiters_total").await;
     let cpu_before = server.cpu_seconds();
@@ -93,6 +95,7 @@ async fn scenario(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = server.cpu_seconds() - cpu_before;
+    let threads_after = server.thread_cpu_seconds();
     latencies.sort();
     let flushes = metric(client, base, "store_group_commit_flushes_total").await - flushes_before;
     let waiters = metric(client, base, "store_group_commit_waiters_total").await - waiters_before;
@@ -113,7 +116,50 @@ async fn scenario(
             cpu * 1e3 / latencies.len() as f64
         },
     );
-    Ok(())
+    let per_checkout = |seconds: f64| seconds * 1e3 / latencies.len().max(1) as f64;
+    let mut threads: Vec<(&'static str, f64)> = threads_after
+        .iter()
+        .map(|(group, after)| {
+            let before = threads_before.get(group).copied().unwrap_or(0.0);
+            (*group, per_checkout(after - before))
+        })
+        .collect();
+    let live: f64 = threads.iter().map(|(_, ms)| ms).sum();
+    threads.push(("threads that ended", (per_checkout(cpu) - live).max(0.0)));
+    Ok(Figures {
+        name: name.to_owned(),
+        placed: latencies.len(),
+        threads,
+    })
+}
+
+/// What a scenario leaves for the summary tables.
+struct Figures {
+    name: String,
+    placed: usize,
+    /// Server CPU ms per checkout, by thread group.
+    threads: Vec<(&'static str, f64)>,
+}
+
+/// The confirmation files written so far.
+fn mail_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("mail").join("sent")).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+            .count()
+    })
+}
+
+/// How far the confirmations lag behind the orders at the end of a
+/// scenario, and how long the sender takes to catch up (at most 120 s).
+async fn mail_lag(dir: &Path, orders_so_far: usize) -> (usize, f64) {
+    let behind = orders_so_far.saturating_sub(mail_files(dir));
+    let started = Instant::now();
+    while mail_files(dir) < orders_so_far && started.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (behind, started.elapsed().as_secs_f64())
 }
 
 #[tokio::main]
@@ -164,25 +210,56 @@ async fn main() -> anyhow::Result<()> {
     println!("{SHOPPERS} shoppers, {seconds} s per scenario, release server on loopback, 2-core machine\n");
     println!("| scenario | checkouts/s | p50 | p99 | p99.9 | errors | commits per flush | server CPU per checkout (with its add to cart) |");
     println!("|---|---|---|---|---|---|---|---|");
-    scenario(
-        &server,
-        &client,
-        &base,
-        "(a) spread over 1,000 products",
-        &tokens,
-        Arc::new(spread),
-        seconds,
-    )
-    .await?;
-    scenario(
-        &server,
-        &client,
-        &base,
-        "(b) one hot product, 100,000 units",
-        &tokens,
-        Arc::new(vec![hot]),
-        seconds,
-    )
-    .await?;
+    let mut figures = Vec::new();
+    let mut lags = Vec::new();
+    let mut orders = 0;
+    for (name, products) in [
+        ("(a) spread over 1,000 products", spread),
+        ("(b) one hot product, 100,000 units", vec![hot]),
+    ] {
+        let done = scenario(
+            &server,
+            &client,
+            &base,
+            name,
+            &tokens,
+            Arc::new(products),
+            seconds,
+        )
+        .await?;
+        orders += done.placed;
+        // The next scenario starts once the mail of this one is out.
+        lags.push(mail_lag(dir.path(), orders).await);
+        figures.push(done);
+    }
+    println!("\nConfirmation mail (.eml files, written by the background sender):\n");
+    println!(
+        "| scenario | confirmations not yet written when the storm ended | written all within |"
+    );
+    println!("|---|---|---|");
+    for (done, (behind, drained)) in figures.iter().zip(&lags) {
+        println!(
+            "| {} | {behind} of {} | {drained:.1} s |",
+            done.name, done.placed
+        );
+    }
+    println!("\nServer CPU per checkout (with its add to cart), by thread:\n");
+    let groups: Vec<&str> = figures[0].threads.iter().map(|(g, _)| *g).collect();
+    println!("| scenario | {} |", groups.join(" | "));
+    println!("|---|{}", "---|".repeat(groups.len()));
+    for done in &figures {
+        let cells: Vec<String> = groups
+            .iter()
+            .map(|group| {
+                let ms = done
+                    .threads
+                    .iter()
+                    .find(|(g, _)| g == group)
+                    .map_or(0.0, |(_, ms)| *ms);
+                format!("{ms:.3} ms")
+            })
+            .collect();
+        println!("| {} | {} |", done.name, cells.join(" | "));
+    }
     Ok(())
 }

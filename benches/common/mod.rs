@@ -44,6 +44,10 @@ impl Server {
     pub fn cpu_seconds(&self) -> f64 {
         process_cpu_seconds(&self.child.id().to_string())
     }
+
+    pub fn thread_cpu_seconds(&self) -> std::collections::BTreeMap<&'static str, f64> {
+        thread_group_cpu_seconds(&self.child.id().to_string())
+    }
 }
 
 /// CPU seconds (user + system, all threads) process `pid` (or "self") has
@@ -62,6 +66,49 @@ pub fn process_cpu_seconds(pid: &str) -> f64 {
     };
     // USER_HZ is 100 on every Linux architecture this runs on.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds per thread group of process `pid`, from
+/// /proc/<pid>/task/*/stat: the request workers, sled's IO threads, the
+/// store's own threads (checkout committer, group commit flush), the mail
+/// thread, tokio's blocking pool, and the rest. Threads that ended are not
+/// in /proc any more: compare the sum with `process_cpu_seconds`.
+pub fn thread_group_cpu_seconds(pid: &str) -> std::collections::BTreeMap<&'static str, f64> {
+    let mut groups = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return groups;
+    };
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("", |(_, name)| name);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |n: usize| {
+            fields
+                .get(n)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let group = if name.starts_with("actix") {
+            "http workers and actors"
+        } else if name.starts_with("sled-io") {
+            "sled io threads"
+        } else if name.starts_with("storefront-chec") {
+            "checkout committer"
+        } else if name.starts_with("storefront-flus") {
+            "group commit flush"
+        } else if name.starts_with("storefront-mail") {
+            "mail files"
+        } else if name.starts_with("tokio") {
+            "blocking pool"
+        } else {
+            "other"
+        };
+        *groups.entry(group).or_insert(0.0) += (ticks(11) + ticks(12)) / 100.0;
+    }
+    groups
 }
 
 impl Drop for Server {
