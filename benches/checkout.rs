@@ -43,6 +43,7 @@ async fn scenario(
     let flushes_before = metric(client, base, "store_group_commit_flushes_total").await;
     let waiters_before = metric(client, base, "store_group_commit_waiters_total").await;
     let cpu_before = server.cpu_seconds();
+    let client_cpu_before = common::process_cpu_seconds("self");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -95,6 +96,7 @@ async fn scenario(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = server.cpu_seconds() - cpu_before;
+    let client_cpu = common::process_cpu_seconds("self") - client_cpu_before;
     let threads_after = server.thread_cpu_seconds();
     latencies.sort();
     let flushes = metric(client, base, "store_group_commit_flushes_total").await - flushes_before;
@@ -126,6 +128,7 @@ async fn scenario(
         .collect();
     let live: f64 = threads.iter().map(|(_, ms)| ms).sum();
     threads.push(("threads that ended", (per_checkout(cpu) - live).max(0.0)));
+    threads.push(("(load generator, not the server)", per_checkout(client_cpu)));
     Ok(Figures {
         name: name.to_owned(),
         placed: latencies.len(),
