@@ -10,8 +10,9 @@
 //! emptied cart and the idempotency key together, so a crash leaves either
 //! all of them or none. The same transactions append the stock ledger and
 //! move the analytics buckets (`ledger::write_stock`, `stats::record_order`):
-//! every order write goes through `commit_checkouts` (one order or a batch) or `write_order_change`,
-//! so neither can disagree with the orders after a crash.
+//! every order write goes through `commit_checkouts` (one order or a batch)
+//! or `write_order_change`, so neither can disagree with the orders after a
+//! crash.
 //!
 //! Orders are read from the in-memory `OrderBook`, never from sled (see
 //! `order_book` for why); every method here that commits an order change
