@@ -378,18 +378,38 @@ impl Handler<GetCart> for CartActor {
 }
 
 impl Handler<ChangeCart> for CartActor {
-    type Result = Result<Cart, CartFailure>;
+    type Result = AtomicResponse<Self, Result<Cart, CartFailure>>;
 
     fn handle(&mut self, msg: ChangeCart, _: &mut Context<Self>) -> Self::Result {
         // Lines merged in at login come from an anonymous cart that was
         // already counted as started when it got its first line.
         let may_start = !matches!(msg.0, CartChange::Merge { .. });
         let mut next = self.cart.clone();
-        next.apply(msg.0, now_unix())?;
+        if let Err(e) = next.apply(msg.0, now_unix()) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(e.into()))));
+        }
         let starts = may_start && self.cart.lines.is_empty() && !next.lines.is_empty();
-        self.store.save_cart(&next, starts)?;
-        self.cart = next.clone();
-        Ok(next)
+        if !starts {
+            let saved = self.store.save_cart(&next).map(|()| {
+                self.cart = next.clone();
+                next
+            });
+            return AtomicResponse::new(Box::pin(fut::ready(saved.map_err(CartFailure::from))));
+        }
+        // A starting cart is counted in the day's analytics, a write the
+        // checkout committer batches (atomic: no other change to this cart
+        // runs before it is done).
+        let store = self.store.clone();
+        let saving = next.clone();
+        AtomicResponse::new(Box::pin(
+            async move { store.start_cart(saving).await }
+                .into_actor(self)
+                .map(move |saved, actor, _| {
+                    saved?;
+                    actor.cart = next.clone();
+                    Ok(next)
+                }),
+        ))
     }
 }
 

@@ -2,8 +2,7 @@
 //! `carts_by_user` and `carts_by_token` find a cart from its owner. A user
 //! has at most one cart: it is created in a transaction that checks first.
 
-use super::stats::record_cart_started;
-use super::{abort, decode, encode, from_tx, Store, StoreError};
+use super::{decode, encode, from_tx, Store, StoreError};
 use crate::domain::cart::{Cart, CartOwner};
 use crate::domain::time::now_unix;
 use crate::domain::{CartId, UserId};
@@ -18,27 +17,24 @@ impl Store {
             .transpose()
     }
 
-    /// Writes a cart; callers await `durable()` before acknowledging. When
-    /// `starts` (the cart goes from empty to holding something, and its
-    /// lines were not counted in another cart) the write also counts a cart
-    /// started, in the same transaction (the analytics' conversion rate).
+    /// Writes a cart; callers await `durable()` before acknowledging. A
+    /// cart that starts (goes from empty to holding something) goes through
+    /// `start_cart` instead, which also counts it in the day's analytics.
+    pub fn save_cart(&self, cart: &Cart) -> Result<(), StoreError> {
+        self.trees
+            .carts_by_id
+            .insert(cart.id.to_key(), encode(cart)?)?;
+        Ok(())
+    }
+
+    /// Writes a cart that starts, with one more "cart started" in the day's
+    /// analytics (the conversion rate), in one transaction. It goes through
+    /// the checkout committer because checkouts move the same analytics
+    /// bucket: one shared transaction instead of both queueing for sled's
+    /// lock on a request thread. Not yet durable: callers await `durable()`.
     /// The caller, the cart's only writer, knows what the cart held before.
-    pub fn save_cart(&self, cart: &Cart, starts: bool) -> Result<(), StoreError> {
-        let bytes = encode(cart)?;
-        let key = cart.id.to_key();
-        let t = &self.trees;
-        if !starts {
-            t.carts_by_id.insert(key, bytes)?;
-            return Ok(());
-        }
-        let now = now_unix();
-        from_tx(
-            (&t.carts_by_id, &t.stats_by_day).transaction(|(carts, stats)| {
-                record_cart_started(stats, now)?.or_else(abort)?;
-                carts.insert(&key, bytes.as_slice())?;
-                Ok(())
-            }),
-        )
+    pub async fn start_cart(&self, cart: Cart) -> Result<(), StoreError> {
+        self.checkouts.start_cart(cart).await
     }
 
     pub fn user_cart_id(&self, user: UserId) -> Result<Option<CartId>, StoreError> {

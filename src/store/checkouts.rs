@@ -12,6 +12,7 @@
 use super::order_book::OrderBook;
 use super::orders::{commit_checkouts, CheckoutCommit, CheckoutWrite};
 use super::{StoreError, Trees};
+use crate::domain::cart::Cart;
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 
@@ -23,11 +24,19 @@ const MAX_BATCH: usize = 128;
 type Placement = Result<(CheckoutWrite, CheckoutCommit), StoreError>;
 type Reply = oneshot::Sender<Placement>;
 
+/// What callers queue: a checkout, or a cart's first line (written with
+/// the day's "carts started" count, which checkouts also move: in one
+/// transaction with them instead of contending with them for sled's lock).
+enum Job {
+    Checkout(CheckoutWrite, Reply),
+    CartStart(Cart, oneshot::Sender<Result<(), StoreError>>),
+}
+
 #[derive(Clone)]
 pub(crate) struct CheckoutCommitter {
     // Declared first so it drops first: the last sender going away ends
     // the thread that `_thread` then joins.
-    requests: mpsc::Sender<(CheckoutWrite, Reply)>,
+    requests: mpsc::Sender<Job>,
     _thread: Arc<CommitterThread>,
 }
 
@@ -58,24 +67,46 @@ impl CheckoutCommitter {
     pub(crate) async fn place(&self, write: CheckoutWrite) -> Placement {
         let (reply, outcome) = oneshot::channel();
         self.requests
-            .send((write, reply))
+            .send(Job::Checkout(write, reply))
+            .map_err(|_| StoreError::Closed)?;
+        outcome.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) async fn start_cart(&self, cart: Cart) -> Result<(), StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.requests
+            .send(Job::CartStart(cart, reply))
             .map_err(|_| StoreError::Closed)?;
         outcome.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-fn commit_loop(trees: &Trees, book: &OrderBook, inbox: mpsc::Receiver<(CheckoutWrite, Reply)>) {
+fn commit_loop(trees: &Trees, book: &OrderBook, inbox: mpsc::Receiver<Job>) {
     let mut writes = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
+    let mut carts = Vec::new();
+    let mut cart_replies = Vec::new();
     while let Ok(first) = inbox.recv() {
-        for (write, reply) in std::iter::once(first).chain(inbox.try_iter().take(MAX_BATCH - 1)) {
-            writes.push(write);
-            replies.push(reply);
+        for job in std::iter::once(first).chain(inbox.try_iter().take(MAX_BATCH - 1)) {
+            match job {
+                Job::Checkout(write, reply) => {
+                    writes.push(write);
+                    replies.push(reply);
+                }
+                Job::CartStart(cart, reply) => {
+                    carts.push(cart);
+                    cart_replies.push(reply);
+                }
+            }
         }
-        let outcomes = commit_checkouts(trees, book, &writes);
+        let (outcomes, carts_written) = commit_checkouts(trees, book, &writes, &carts);
+        carts.clear();
+        // A caller that gave up (actor stopped) is not an error: its write
+        // is in the store (an order is found by id if the request is retried).
+        for (reply, written) in cart_replies.drain(..).zip(carts_written) {
+            let _ = reply.send(written);
+        }
         for ((write, reply), outcome) in writes.drain(..).zip(replies.drain(..)).zip(outcomes) {
-            // A caller that gave up (actor stopped) is not an error: its
-            // order is in the store, found by id if the request is retried.
             let _ = reply.send(outcome.map(|commit| (write, commit)));
         }
     }
@@ -182,7 +213,7 @@ mod tests {
             write(&store, 4, &[(hot, 1)], None),
         ];
         let ids: Vec<OrderId> = batch.iter().map(|w| w.order.id).collect();
-        let outcomes = commit_checkouts(&store.trees, &store.order_book, &batch);
+        let (outcomes, _) = commit_checkouts(&store.trees, &store.order_book, &batch, &[]);
         let outcomes: Vec<CheckoutCommit> = outcomes.into_iter().map(Result::unwrap).collect();
         assert!(matches!(outcomes[0], CheckoutCommit::Placed { .. }));
         assert_eq!(

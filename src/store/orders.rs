@@ -21,7 +21,7 @@
 
 use super::ledger::{write_stock, StockWrite};
 use super::order_book::OrderBook;
-use super::stats::record_order;
+use super::stats::{record_cart_started, record_order};
 use super::{decode, encode, Store, StoreError};
 use crate::domain::cart::Cart;
 use crate::domain::inventory::StockLevel;
@@ -317,24 +317,44 @@ pub(crate) fn write_order_change(
 /// dominates). Each order is checked on its own inside the transaction,
 /// against the stock the orders before it in the batch left, so one
 /// short or replayed order is answered as such and writes nothing while
-/// the others are placed. Returns one outcome per write, in order.
+/// the others are placed. Carts that `started` (went from empty to holding
+/// something) are written in the same transaction with their count in the
+/// day's analytics. Returns one outcome per write and per started cart,
+/// in order.
 pub(crate) fn commit_checkouts(
     trees: &super::Trees,
     book: &OrderBook,
     writes: &[CheckoutWrite],
-) -> Vec<Result<CheckoutCommit, StoreError>> {
-    match try_commit_checkouts(trees, book, writes) {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        // A store error aborts the whole transaction; alone, each order
+    started: &[Cart],
+) -> (
+    Vec<Result<CheckoutCommit, StoreError>>,
+    Vec<Result<(), StoreError>>,
+) {
+    match try_commit_checkouts(trees, book, writes, started) {
+        Ok(outcomes) => (
+            outcomes.into_iter().map(Ok).collect(),
+            started.iter().map(|_| Ok(())).collect(),
+        ),
+        // A store error aborts the whole transaction; alone, each write
         // gets its own outcome instead of sharing another's failure.
-        Err(_) if writes.len() > 1 => writes
-            .iter()
-            .map(|write| {
-                try_commit_checkouts(trees, book, std::slice::from_ref(write))
-                    .map(|mut outcome| outcome.remove(0))
-            })
-            .collect(),
-        Err(e) => vec![Err(e)],
+        Err(_) if writes.len() + started.len() > 1 => {
+            let outcomes = writes
+                .iter()
+                .map(|write| {
+                    try_commit_checkouts(trees, book, std::slice::from_ref(write), &[])
+                        .map(|mut outcome| outcome.remove(0))
+                })
+                .collect();
+            let carts = started
+                .iter()
+                .map(|cart| {
+                    try_commit_checkouts(trees, book, &[], std::slice::from_ref(cart)).map(drop)
+                })
+                .collect();
+            (outcomes, carts)
+        }
+        Err(e) if writes.is_empty() => (Vec::new(), vec![Err(e)]),
+        Err(e) => (vec![Err(e)], Vec::new()),
     }
 }
 
@@ -342,11 +362,16 @@ fn try_commit_checkouts(
     trees: &super::Trees,
     book: &OrderBook,
     writes: &[CheckoutWrite],
+    started: &[Cart],
 ) -> Result<Vec<CheckoutCommit>, StoreError> {
     let _writing = book.writing_all(writes.iter().map(|w| w.order.id));
     let encoded = writes
         .iter()
         .map(|w| Ok((encode(&w.order)?, encode(&w.emptied_cart)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let started_carts = started
+        .iter()
+        .map(|cart| Ok((cart.id.to_key(), encode(cart)?)))
         .collect::<Result<Vec<_>, StoreError>>()?;
     let t = trees;
     let now = now_unix();
@@ -378,6 +403,10 @@ fn try_commit_checkouts(
                 customers,
             )| {
                 let fail = |e: StoreError| ConflictableTransactionError::Abort(e);
+                for (key, bytes) in &started_carts {
+                    record_cart_started(stats, now)?.map_err(fail)?;
+                    carts.insert(key, bytes.as_slice())?;
+                }
                 let mut outcomes = Vec::with_capacity(writes.len());
                 for (write, (order_bytes, cart_bytes)) in writes.iter().zip(&encoded) {
                     let order = &write.order;
@@ -446,9 +475,15 @@ impl Store {
     /// Writes a placed order and everything that goes with it in its own
     /// transaction, on the caller's thread.
     pub fn commit_checkout(&self, write: CheckoutWrite) -> Result<CheckoutCommit, StoreError> {
-        commit_checkouts(&self.trees, &self.order_book, std::slice::from_ref(&write))
-            .pop()
-            .unwrap_or(Err(StoreError::Closed))
+        commit_checkouts(
+            &self.trees,
+            &self.order_book,
+            std::slice::from_ref(&write),
+            &[],
+        )
+        .0
+        .pop()
+        .unwrap_or(Err(StoreError::Closed))
     }
 
     /// The (body hash, order) an Idempotency-Key of this user created.
