@@ -54,10 +54,16 @@ impl Server {
 /// used, from /proc (Linux).
 pub fn process_cpu_seconds(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_seconds(&stat).map_or(0.0, |(_, seconds)| seconds)
+}
+
+/// The command name and CPU seconds (user + system) of a /proc stat line.
+fn stat_cpu_seconds(stat: &str) -> Option<(&str, f64)> {
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(').map_or("", |(_, name)| name);
     // Fields after the parenthesised command name; utime and stime are the
     // 14th and 15th fields of the whole line, in clock ticks.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |n: usize| {
         fields
             .get(n)
@@ -65,7 +71,7 @@ pub fn process_cpu_seconds(pid: &str) -> f64 {
             .unwrap_or(0.0)
     };
     // USER_HZ is 100 on every Linux architecture this runs on.
-    (ticks(11) + ticks(12)) / 100.0
+    Some((name, (ticks(11) + ticks(12)) / 100.0))
 }
 
 /// CPU seconds per thread group of process `pid`, from
@@ -80,16 +86,8 @@ pub fn thread_group_cpu_seconds(pid: &str) -> std::collections::BTreeMap<&'stati
     };
     for task in tasks.flatten() {
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let Some((head, rest)) = stat.rsplit_once(')') else {
+        let Some((name, seconds)) = stat_cpu_seconds(&stat) else {
             continue;
-        };
-        let name = head.split_once('(').map_or("", |(_, name)| name);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |n: usize| {
-            fields
-                .get(n)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
         };
         let group = if name.starts_with("actix") {
             "http workers and actors"
@@ -106,7 +104,7 @@ pub fn thread_group_cpu_seconds(pid: &str) -> std::collections::BTreeMap<&'stati
         } else {
             "other"
         };
-        *groups.entry(group).or_insert(0.0) += (ticks(11) + ticks(12)) / 100.0;
+        *groups.entry(group).or_insert(0.0) += seconds;
     }
     groups
 }
