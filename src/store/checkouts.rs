@@ -28,7 +28,8 @@ type Reply = oneshot::Sender<Placement>;
 /// the day's "carts started" count, which checkouts also move: in one
 /// transaction with them instead of contending with them for sled's lock).
 enum Job {
-    Checkout(CheckoutWrite, Reply),
+    // Boxed: a write is ten times the size of a cart start.
+    Checkout(Box<CheckoutWrite>, Reply),
     CartStart(Cart, oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -67,7 +68,7 @@ impl CheckoutCommitter {
     pub(crate) async fn place(&self, write: CheckoutWrite) -> Placement {
         let (reply, outcome) = oneshot::channel();
         self.requests
-            .send(Job::Checkout(write, reply))
+            .send(Job::Checkout(Box::new(write), reply))
             .map_err(|_| StoreError::Closed)?;
         outcome.await.map_err(|_| StoreError::Closed)?
     }
@@ -90,7 +91,7 @@ fn commit_loop(trees: &Trees, book: &OrderBook, inbox: mpsc::Receiver<Job>) {
         for job in std::iter::once(first).chain(inbox.try_iter().take(MAX_BATCH - 1)) {
             match job {
                 Job::Checkout(write, reply) => {
-                    writes.push(write);
+                    writes.push(*write);
                     replies.push(reply);
                 }
                 Job::CartStart(cart, reply) => {

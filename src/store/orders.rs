@@ -312,6 +312,12 @@ pub(crate) fn write_order_change(
     })
 }
 
+/// One outcome per checkout write, and one per started cart.
+pub(crate) type BatchOutcomes = (
+    Vec<Result<CheckoutCommit, StoreError>>,
+    Vec<Result<(), StoreError>>,
+);
+
 /// Writes several placed orders in one sled transaction (DESIGN.md
 /// invariant 3: past ~10,000 durable commits/s the per-transaction cost
 /// dominates). Each order is checked on its own inside the transaction,
@@ -326,10 +332,7 @@ pub(crate) fn commit_checkouts(
     book: &OrderBook,
     writes: &[CheckoutWrite],
     started: &[Cart],
-) -> (
-    Vec<Result<CheckoutCommit, StoreError>>,
-    Vec<Result<(), StoreError>>,
-) {
+) -> BatchOutcomes {
     match try_commit_checkouts(trees, book, writes, started) {
         Ok(outcomes) => (
             outcomes.into_iter().map(Ok).collect(),
