@@ -462,23 +462,16 @@ impl Handler<PlaceOrder> for CartActor {
         // the transaction, so the order holds exactly the reserved lines.
         AtomicResponse::new(Box::pin(reserving.into_actor(self).then(
             move |reserved, actor, _| {
-                let placing = match reserved.and_then(|reserved| {
+                let prepared = reserved.and_then(|reserved| {
                     Ok((
                         actor.prepare_checkout(plan, &products, &reserved)?,
                         reserved,
                     ))
-                }) {
-                    Ok((write, reserved)) => {
-                        let store = actor.store.clone();
-                        Ok((async move { store.place_checkout(write).await }, reserved))
-                    }
-                    Err(e) => Err(e),
-                };
+                });
+                let store = actor.store.clone();
                 async move {
-                    match placing {
-                        Ok((placing, reserved)) => Ok((placing.await, reserved)),
-                        Err(e) => Err(e),
-                    }
+                    let (write, reserved) = prepared?;
+                    Ok::<_, CheckoutError>((store.place_checkout(write).await, reserved))
                 }
                 .into_actor(actor)
                 .map(move |placed, actor, _| {

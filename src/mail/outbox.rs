@@ -28,7 +28,6 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
 }
 
-/// The key of a mail id in `outbox_by_id`.
 /// What `due_mail` found.
 #[derive(Default)]
 pub(crate) struct DueMail {
@@ -45,6 +44,7 @@ fn outbox_id(key: &[u8]) -> Result<u64, StoreError> {
         .map_err(|_| StoreError::Corrupt("outbox key is not 8 bytes".into()))
 }
 
+/// The key of a mail id in `outbox_by_id`.
 pub fn outbox_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }

@@ -9,6 +9,7 @@
 //! changes no outcome. Replies come after the transaction, not the flush:
 //! callers await `Store::durable` before acknowledging, as for every write.
 
+use super::commit::JoinOnDrop;
 use super::order_book::OrderBook;
 use super::orders::{commit_checkouts, CheckoutCommit, CheckoutWrite};
 use super::{StoreError, Trees};
@@ -38,19 +39,9 @@ pub(crate) struct CheckoutCommitter {
     // Declared first so it drops first: the last sender going away ends
     // the thread that `_thread` then joins.
     requests: mpsc::Sender<Job>,
-    _thread: Arc<CommitterThread>,
-}
-
-/// Joined when the last handle goes, so the trees it holds are released
-/// before the store's flush thread closes the database.
-struct CommitterThread(Option<std::thread::JoinHandle<()>>);
-
-impl Drop for CommitterThread {
-    fn drop(&mut self) {
-        if let Some(thread) = self.0.take() {
-            let _ = thread.join();
-        }
-    }
+    /// Joined when the last handle goes, so the trees it holds are released
+    /// before the store's flush thread closes the database.
+    _thread: Arc<JoinOnDrop>,
 }
 
 impl CheckoutCommitter {
@@ -61,7 +52,7 @@ impl CheckoutCommitter {
             .spawn(move || commit_loop(&trees, &book, inbox))?;
         Ok(Self {
             requests,
-            _thread: Arc::new(CommitterThread(Some(thread))),
+            _thread: Arc::new(JoinOnDrop::new(thread)),
         })
     }
 

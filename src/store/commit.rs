@@ -42,16 +42,23 @@ pub struct GroupCommit {
     // is what ends the flush loop that `_thread` then waits for.
     requests: mpsc::Sender<oneshot::Sender<FlushResult>>,
     stats: Arc<CommitStats>,
-    _thread: Arc<FlushThread>,
+    _thread: Arc<JoinOnDrop>,
 }
 
-/// The flush thread holds a database handle; joining it when the last
-/// `Store` goes means the database is closed, and its file lock released,
-/// by the time the drop returns, so another process (or a reopen) can take
-/// the directory at once.
-struct FlushThread(Option<std::thread::JoinHandle<()>>);
+/// A thread joined when its owner drops. The store's own threads (the
+/// flush loop, the checkout committer) hold database handles: joining them
+/// when the last `Store` goes means the database is closed, and its file
+/// lock released, by the time the drop returns, so another process (or a
+/// reopen) can take the directory at once.
+pub(super) struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
 
-impl Drop for FlushThread {
+impl JoinOnDrop {
+    pub(super) fn new(thread: std::thread::JoinHandle<()>) -> Self {
+        Self(Some(thread))
+    }
+}
+
+impl Drop for JoinOnDrop {
     fn drop(&mut self) {
         if let Some(thread) = self.0.take() {
             let _ = thread.join();
@@ -75,7 +82,7 @@ impl GroupCommit {
         Ok(Self {
             requests,
             stats,
-            _thread: Arc::new(FlushThread(Some(thread))),
+            _thread: Arc::new(JoinOnDrop::new(thread)),
         })
     }
 
